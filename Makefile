@@ -1,0 +1,43 @@
+# Sparkify warehouse: `make demo` runs the whole pipeline on DuckDB; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DATA ?= data/demo
+TARGET ?= dev
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
+export DBT_PROFILES_DIR ?= $(CURDIR)
+
+.PHONY: setup demo pipeline test lint docs bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(STAMP) $(DBT_PROFILES_DIR)/profiles.yml  ## create .venv with the pinned dependencies
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+$(DBT_PROFILES_DIR)/profiles.yml:
+	cp profiles.yml.example $@
+
+$(DEMO_DATA)/log_json_path.json: | $(STAMP)
+	$(BIN)/python -m loader.generate --output $(DEMO_DATA)
+
+demo: setup $(DEMO_DATA)/log_json_path.json  ## generate demo data, stage it, build and test the warehouse
+	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(DEMO_DATA)
+	$(BIN)/dbt build --target $(TARGET)
+
+test: setup  ## run the whole test suite (Python and dbt, DuckDB and PostgreSQL)
+	$(BIN)/python -m pytest
+
+lint: setup  ## ruff and sqlfluff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models macros analyses tests/dbt
+
+clean:  ## remove the build outputs and the demo warehouse (keeps .venv and data)
+	rm -rf target logs sparkify.duckdb sparkify.duckdb.wal
