@@ -27,30 +27,107 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 JSONPATHS = [
-    "artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length", "level",
-    "location", "method", "page", "registration", "sessionId", "song", "status", "ts",
-    "userAgent", "userId",
-]  # fmt: skip
+    "artist",
+    "auth",
+    "firstName",
+    "gender",
+    "itemInSession",
+    "lastName",
+    "length",
+    "level",
+    "location",
+    "method",
+    "page",
+    "registration",
+    "sessionId",
+    "song",
+    "status",
+    "ts",
+    "userAgent",
+    "userId",
+]
 
 FIRST_NAMES = [
-    "Walter", "Kaylee", "Lily", "Jacob", "Chloe", "Tegan", "Aleena", "Jayden", "Ryan", "Sara",
-    "Jordan", "Matthew", "Layla", "Mohammad", "Emily", "Kinsley", "Rylan", "Ava", "Cierra",
-    "Sienna", "Harper", "Elijah", "Zoé", "Noël", "Anaïs", "Jürgen", "Björn", "Inés", "Mateo",
-]  # fmt: skip
+    "Walter",
+    "Kaylee",
+    "Lily",
+    "Jacob",
+    "Chloe",
+    "Tegan",
+    "Aleena",
+    "Jayden",
+    "Ryan",
+    "Sara",
+    "Jordan",
+    "Matthew",
+    "Layla",
+    "Mohammad",
+    "Emily",
+    "Kinsley",
+    "Rylan",
+    "Ava",
+    "Cierra",
+    "Sienna",
+    "Harper",
+    "Elijah",
+    "Zoé",
+    "Noël",
+    "Anaïs",
+    "Jürgen",
+    "Björn",
+    "Inés",
+    "Mateo",
+]
 LAST_NAMES = [
-    "Frye", "Summers", "Koch", "Garza", "Cuevas", "Levine", "Kirby", "Graham", "Smith", "Johnson",
-    "Jones", "Klein", "Williams", "Rodriguez", "Hogan", "Young", "George", "Colon", "Finley",
-    "Müller", "Peña", "Núñez", "Søren", "O'Brien", "Ortiz", "Lynch", "Carter", "Reed",
-]  # fmt: skip
+    "Frye",
+    "Summers",
+    "Koch",
+    "Garza",
+    "Cuevas",
+    "Levine",
+    "Kirby",
+    "Graham",
+    "Smith",
+    "Johnson",
+    "Jones",
+    "Klein",
+    "Williams",
+    "Rodriguez",
+    "Hogan",
+    "Young",
+    "George",
+    "Colon",
+    "Finley",
+    "Müller",
+    "Peña",
+    "Núñez",
+    "Søren",
+    "O'Brien",
+    "Ortiz",
+    "Lynch",
+    "Carter",
+    "Reed",
+]
 LOCATIONS = [
-    "San Francisco-Oakland-Hayward, CA", "Portland-South Portland, ME", "Lansing-East Lansing, MI",
-    "Chicago-Naperville-Elgin, IL-IN-WI", "Atlanta-Sandy Springs-Roswell, GA",
-    "Waterloo-Cedar Falls, IA", "Tampa-St. Petersburg-Clearwater, FL",
-    "New York-Newark-Jersey City, NY-NJ-PA", "Janesville-Beloit, WI", "Phoenix-Mesa-Scottsdale, AZ",
-    "Houston-The Woodlands-Sugar Land, TX", "Los Angeles-Long Beach-Anaheim, CA",
-    "Red Bluff, CA", "Birmingham-Hoover, AL", "Detroit-Warren-Dearborn, MI",
-    "Marinette, WI-MI", "Santa Maria-Santa Barbara, CA", "Winston-Salem, NC",
-]  # fmt: skip
+    "San Francisco-Oakland-Hayward, CA",
+    "Portland-South Portland, ME",
+    "Lansing-East Lansing, MI",
+    "Chicago-Naperville-Elgin, IL-IN-WI",
+    "Atlanta-Sandy Springs-Roswell, GA",
+    "Waterloo-Cedar Falls, IA",
+    "Tampa-St. Petersburg-Clearwater, FL",
+    "New York-Newark-Jersey City, NY-NJ-PA",
+    "Janesville-Beloit, WI",
+    "Phoenix-Mesa-Scottsdale, AZ",
+    "Houston-The Woodlands-Sugar Land, TX",
+    "Los Angeles-Long Beach-Anaheim, CA",
+    "Red Bluff, CA",
+    "Birmingham-Hoover, AL",
+    "Detroit-Warren-Dearborn, MI",
+    "Marinette, WI-MI",
+    "Santa Maria-Santa Barbara, CA",
+    "Winston-Salem, NC",
+]
 USER_AGENTS = [
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/36.0.1985.143 Safari/537.36",
@@ -65,26 +142,92 @@ USER_AGENTS = [
     "(KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53",
     "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
 ]
-WORDS = (
-    "love night heart fire dream time rain blue song dance road home light girl boy sky city "
-    "river moon summer world soul gold shadow ghost angel wild young tonight forever baby money "
-    "never again broken street electric velvet crystal paper stone ocean desert winter silence"
-).split()
+WORDS = [
+    "love",
+    "night",
+    "heart",
+    "fire",
+    "dream",
+    "time",
+    "rain",
+    "blue",
+    "song",
+    "dance",
+    "road",
+    "home",
+    "light",
+    "girl",
+    "boy",
+    "sky",
+    "city",
+    "river",
+    "moon",
+    "summer",
+    "world",
+    "soul",
+    "gold",
+    "shadow",
+    "ghost",
+    "angel",
+    "wild",
+    "young",
+    "tonight",
+    "forever",
+    "baby",
+    "money",
+    "never",
+    "again",
+    "broken",
+    "street",
+    "electric",
+    "velvet",
+    "crystal",
+    "paper",
+    "stone",
+    "ocean",
+    "desert",
+    "winter",
+    "silence",
+]
 ACCENTED_WORDS = ["Café", "Björk", "Señor", "Mañana", "Über", "Noël", "Déjà", "Ærø", "São", "Crème"]
 SONG_LOCATIONS = [
-    "London, England", "Los Angeles, CA", "New York, NY", "Chicago, IL", "GERMANY", "Sweden",
-    "Paris, France", "Kingston, Jamaica", "Nashville, TN", "Montréal, Québec", "São Paulo, Brasil",
-    "Berlin", "Detroit, MI", "Seattle, WA", "Hamilton, OH", "Sherbrooke", "Tokyo, Japan",
-]  # fmt: skip
+    "London, England",
+    "Los Angeles, CA",
+    "New York, NY",
+    "Chicago, IL",
+    "GERMANY",
+    "Sweden",
+    "Paris, France",
+    "Kingston, Jamaica",
+    "Nashville, TN",
+    "Montréal, Québec",
+    "São Paulo, Brasil",
+    "Berlin",
+    "Detroit, MI",
+    "Seattle, WA",
+    "Hamilton, OH",
+    "Sherbrooke",
+    "Tokyo, Japan",
+]
 
 # (page, auth, method, status, weight) for logged-in events that are not NextSong.
 OTHER_PAGES = [
-    ("Home", "GET", 200, 806), ("Logout", "PUT", 307, 90), ("Downgrade", "GET", 200, 60),
-    ("Settings", "GET", 200, 56), ("Help", "GET", 200, 47), ("About", "GET", 200, 36),
-    ("Upgrade", "GET", 200, 21), ("Save Settings", "PUT", 307, 10), ("Error", "GET", 404, 9),
-]  # fmt: skip
-LOGGED_OUT_PAGES = [("Home", "GET", 200, 55), ("Login", "PUT", 307, 92), ("About", "GET", 200, 8),
-                    ("Help", "GET", 200, 5)]  # fmt: skip
+    ("Home", "GET", 200, 806),
+    ("Logout", "PUT", 307, 90),
+    ("Downgrade", "GET", 200, 60),
+    ("Settings", "GET", 200, 56),
+    ("Help", "GET", 200, 47),
+    ("About", "GET", 200, 36),
+    ("Upgrade", "GET", 200, 21),
+    ("Save Settings", "PUT", 307, 10),
+    ("Error", "GET", 404, 9),
+]
+LOGGED_OUT_PAGES = [
+    ("Home", "GET", 200, 55),
+    ("Login", "PUT", 307, 92),
+    ("About", "GET", 200, 8),
+    ("Help", "GET", 200, 5),
+]
 NEXT_SONG_SHARE = 6820 / 7770  # logged-in events that are plays, as in the real month
 LOGGED_OUT_SHARE = 286 / 8056
 LEVEL_CHANGE_SHARE = 0.08  # 8 of the 98 real users change level during the month
@@ -164,11 +307,15 @@ def make_catalogue(rng: random.Random, count: int) -> list[Song]:
             location = None  # one real song has a null location
         else:
             location = rng.choice(SONG_LOCATIONS)
-        artists.append((
-            _ident(rng, "AR"), _artist_name(rng), location,
-            round(rng.uniform(-40, 60), 5) if has_coords else None,
-            round(rng.uniform(-120, 140), 5) if has_coords else None,
-        ))  # fmt: skip
+        artists.append(
+            (
+                _ident(rng, "AR"),
+                _artist_name(rng),
+                location,
+                round(rng.uniform(-40, 60), 5) if has_coords else None,
+                round(rng.uniform(-120, 140), 5) if has_coords else None,
+            )
+        )
     songs = []
     track_ids: set[str] = set()
     for _ in range(count):
@@ -180,12 +327,20 @@ def make_catalogue(rng: random.Random, count: int) -> list[Song]:
         while track_id in track_ids:
             track_id = _ident(rng, "TR")
         track_ids.add(track_id)
-        songs.append(Song(
-            song_id=_ident(rng, "SO"), title=_title(rng), artist_id=artist_id,
-            artist_name=name, artist_location=location, latitude=lat, longitude=lon,
-            duration=round(rng.uniform(30.0, 600.0), 5),
-            year=0 if rng.random() < 0.32 else rng.randint(1955, 2010), track_id=track_id,
-        ))  # fmt: skip
+        songs.append(
+            Song(
+                song_id=_ident(rng, "SO"),
+                title=_title(rng),
+                artist_id=artist_id,
+                artist_name=name,
+                artist_location=location,
+                latitude=lat,
+                longitude=lon,
+                duration=round(rng.uniform(30.0, 600.0), 5),
+                year=0 if rng.random() < 0.32 else rng.randint(1955, 2010),
+                track_id=track_id,
+            )
+        )
     return songs
 
 
@@ -196,11 +351,17 @@ def _dumps(obj: object) -> str:
 
 def song_file_bytes(song: Song) -> bytes:
     record = {
-        "artist_id": song.artist_id, "artist_latitude": song.latitude,
-        "artist_location": song.artist_location, "artist_longitude": song.longitude,
-        "artist_name": song.artist_name, "duration": song.duration, "num_songs": 1,
-        "song_id": song.song_id, "title": song.title, "year": song.year,
-    }  # fmt: skip
+        "artist_id": song.artist_id,
+        "artist_latitude": song.latitude,
+        "artist_location": song.artist_location,
+        "artist_longitude": song.longitude,
+        "artist_name": song.artist_name,
+        "duration": song.duration,
+        "num_songs": 1,
+        "song_id": song.song_id,
+        "title": song.title,
+        "year": song.year,
+    }
     return _dumps(record).encode("ascii")  # no trailing newline, like the real files
 
 
@@ -228,17 +389,23 @@ def make_users(rng: random.Random, opts: Options) -> list[User]:
         gender = "F" if rng.random() < 0.7 else "M"
         registration = float(start_ms - rng.randint(1, 120) * 86_400_000 + rng.randint(0, 9999))
         parts = {
-            "first": _dumps(double_encode(first)), "gender": _dumps(gender),
-            "last": _dumps(double_encode(last)), "location": _dumps(rng.choice(LOCATIONS)),
+            "first": _dumps(double_encode(first)),
+            "gender": _dumps(gender),
+            "last": _dumps(double_encode(last)),
+            "location": _dumps(rng.choice(LOCATIONS)),
             "registration": json.dumps(registration),
-            "agent": _dumps('"' + rng.choice(USER_AGENTS) + '"'), "uid": _dumps(str(uid)),
-        }  # fmt: skip
+            "agent": _dumps('"' + rng.choice(USER_AGENTS) + '"'),
+            "uid": _dumps(str(uid)),
+        }
         change = start_ms + rng.randint(span_ms // 10, span_ms - span_ms // 10)
-        users.append(User(
-            user_id=str(uid), fragment=json.dumps(parts), first_level=rng.choice(
-                ["free", "paid", "paid"]),
-            change_ts=change if rng.random() < LEVEL_CHANGE_SHARE else None,
-        ))  # fmt: skip
+        users.append(
+            User(
+                user_id=str(uid),
+                fragment=json.dumps(parts),
+                first_level=rng.choice(["free", "paid", "paid"]),
+                change_ts=change if rng.random() < LEVEL_CHANGE_SHARE else None,
+            )
+        )
     return users
 
 
@@ -258,11 +425,17 @@ def _day_events(args: tuple[Options, list[Song], list[Song], list[User], int, in
     frags = [json.loads(u.fragment) for u in users]
     song_frags = []
     for pool in (catalogue, outside):
-        song_frags.append([
-            (_dumps(double_encode(str(s.artist_name))), _dumps(double_encode(str(s.title))),
-             repr(s.duration), s.duration)
-            for s in pool
-        ])  # fmt: skip
+        song_frags.append(
+            [
+                (
+                    _dumps(double_encode(str(s.artist_name))),
+                    _dumps(double_encode(str(s.title))),
+                    repr(s.duration),
+                    s.duration,
+                )
+                for s in pool
+            ]
+        )
     lines: list[str] = []
     session_id = first_session
     while len(lines) < events_today:
@@ -359,8 +532,10 @@ def generate(opts: Options, progress: bool = False) -> dict[str, int]:
         if progress:
             mb = written / 1e6
             rate = mb / max(time.monotonic() - started, 1e-9)
-            print(f"  day {day + 1}/{opts.days}: {mb:,.1f} MB of events ({rate:,.0f} MB/s)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"  day {day + 1}/{opts.days}: {mb:,.1f} MB of events ({rate:,.0f} MB/s)",
+                file=sys.stderr,
+            )
 
     if workers > 1 and opts.events > 200_000:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -369,8 +544,12 @@ def generate(opts: Options, progress: bool = False) -> dict[str, int]:
     else:
         for day, job in enumerate(jobs):
             write(day, _day_events(job))
-    return {"songs": len(catalogue), "event_files": opts.days, "events": sum(counts),
-            "event_bytes": written}  # fmt: skip
+    return {
+        "songs": len(catalogue),
+        "event_files": opts.days,
+        "events": sum(counts),
+        "event_bytes": written,
+    }
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -383,25 +562,46 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--songs", type=int, default=1000, help="catalogue size (default 1000)")
     parser.add_argument("--users", type=int, default=100, help="distinct users (default 100)")
     parser.add_argument("--days", type=int, default=30, help="daily event files (default 30)")
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2018, 11, 1),
-                        help="first day, YYYY-MM-DD (default 2018-11-01)")  # fmt: skip
+    parser.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        default=dt.date(2018, 11, 1),
+        help="first day, YYYY-MM-DD (default 2018-11-01)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument("--events", type=int, default=8056,
-                        help="total events over all days (default 8056, the real month's count; "
-                        "about 480 bytes each, so 2,100,000 is about 1 GB)")  # fmt: skip
-    parser.add_argument("--match-rate", type=float, default=0.3,
-                        help="share of plays that name a catalogue song exactly (default 0.3)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="processes for large outputs (default: one per core)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=8056,
+        help="total events over all days (default 8056, the real month's count; "
+        "about 480 bytes each, so 2,100,000 is about 1 GB)",
+    )
+    parser.add_argument(
+        "--match-rate",
+        type=float,
+        default=0.3,
+        help="share of plays that name a catalogue song exactly (default 0.3)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes for large outputs (default: one per core)"
+    )
     ns = parser.parse_args(argv)
     for name in ("songs", "users", "days", "events"):
         if getattr(ns, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if not 0 <= ns.match_rate <= 1:
         parser.error("--match-rate must be between 0 and 1")
-    return Options(output=ns.output, songs=ns.songs, users=ns.users, days=ns.days,
-                   start=ns.start, seed=ns.seed, events=ns.events, match_rate=ns.match_rate,
-                   workers=ns.workers)  # fmt: skip
+    return Options(
+        output=ns.output,
+        songs=ns.songs,
+        users=ns.users,
+        days=ns.days,
+        start=ns.start,
+        seed=ns.seed,
+        events=ns.events,
+        match_rate=ns.match_rate,
+        workers=ns.workers,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,3 +31,63 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("generated")
     generate(Options(output=out, songs=3000, users=60, days=5, events=4000, seed=7))
     return out
+
+
+@pytest.fixture(scope="session")
+def small_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few hundred objects: small enough to copy per test and to serve from moto."""
+    from loader.generate import Options, generate
+
+    out = tmp_path_factory.mktemp("small")
+    generate(Options(output=out, songs=200, users=30, days=5, events=2000, seed=11))
+    return out
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def profiles_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A profiles.yml (the shipped example) in a temp dir, with a temp DuckDB file as dev."""
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    (directory / "profiles.yml").write_text((PROJECT_DIR / "profiles.yml.example").read_text())
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(directory))
+    monkeypatch.setenv("SPARKIFY_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.delenv("SPARKIFY_TARGET", raising=False)
+    return directory
+
+
+# --- a real PostgreSQL server on 127.0.0.1 ----------------------------------------------------
+
+from tests.python.servers import PostgresServer, S3Server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, request):
+    """A fresh database on the session's server, wired into the `postgres` target's env vars."""
+    name = postgres_server.create_database(request.node.name)
+    for key, value in postgres_server.env(name).items():
+        monkeypatch.setenv(key, value)
+    return name
+
+
+# --- a moto S3 server on 127.0.0.1 ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = S3Server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -132,8 +132,9 @@ def test_event_text_is_double_encoded_and_files_are_ascii(generated: Path) -> No
 
 
 def test_some_plays_match_the_catalogue_exactly(generated: Path) -> None:
-    catalogue = {(str(r["title"]), str(r["artist_name"]), r["duration"]) for _, r in
-                 _songs(generated)}  # fmt: skip
+    catalogue = {
+        (str(r["title"]), str(r["artist_name"]), r["duration"]) for _, r in _songs(generated)
+    }
     plays = [e for day in _events(generated).values() for e in day if e["page"] == "NextSong"]
     matched = sum((e["song"], e["artist"], e["length"]) in catalogue for e in plays)
     assert 0.1 < matched / len(plays) < 0.5

@@ -1,0 +1,286 @@
+"""Stage the Sparkify S3 JSON into staging.staging_events and staging.staging_songs.
+
+    python loader/copy_staging.py [--target T] [--source URI] [--full-refresh] [--dry-run]
+                                  [--max-errors N]
+
+Loads incrementally and exactly once per object (a ledger in the warehouse records what was
+loaded), each batch atomically. Exit codes: 0 loaded or nothing new; 1 data errors (bad records
+beyond --max-errors, or objects that changed after loading); 2 usage or configuration errors;
+3 transient failures (network, warehouse) after retries: rerun to continue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loader.destinations.base import Destination
+from loader.errors import ConfigError, LoaderError, TransientError
+from loader.pipeline import RunOptions, run, summary_table
+from loader.profiles import DuckDBConfig, PostgresConfig, RedshiftConfig, load_target
+from loader.progress import log
+from loader.sources import Source, open_source
+from loader.tables import Table, events_table, songs_table
+
+DEFAULT_SOURCE = "s3://udacity-dend"
+
+EPILOG = """\
+examples:
+  python loader/copy_staging.py --source data/demo              # a local copy, default target
+  python loader/copy_staging.py --target postgres --source s3://udacity-dend
+  python loader/copy_staging.py --target redshift --dry-run      # print the COPY SQL only
+
+environment:
+  SPARKIFY_SOURCE               default --source (else s3://udacity-dend)
+  AWS_ENDPOINT_URL              an S3-compatible endpoint (also --endpoint-url)
+  SPARKIFY_REDSHIFT_IAM_ROLE    role ARN Redshift's COPY assumes (also --iam-role)
+  SPARKIFY_MANIFEST_PREFIX      s3:// prefix for COPY manifests (also --manifest-prefix)
+  DBT_PROFILES_DIR              where profiles.yml is (else ., the project, ~/.dbt)
+
+exit codes: 0 ok or nothing new, 1 data errors, 2 usage/configuration, 3 transient (rerun)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one line
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python loader/copy_staging.py",
+        description="Stage the Sparkify JSON (S3 or a local directory) into the warehouse's "
+        "staging tables: incrementally, exactly once per object, atomically.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--target", help="target of the dbt profile 'sparkify' (default: the profile's)")
+    p.add_argument(
+        "--source",
+        default=os.environ.get("SPARKIFY_SOURCE", DEFAULT_SOURCE),
+        help="s3://bucket[/prefix] or a directory laid out like s3://udacity-dend "
+        "(default: $SPARKIFY_SOURCE or s3://udacity-dend)",
+    )
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="reload everything: replace the staging rows and ledger in one transaction",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be loaded and the SQL, credentials masked; change nothing",
+    )
+    p.add_argument(
+        "--max-errors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="load the good records when at most N are bad, keeping the bad ones in "
+        "staging.load_rejects (default 0: any bad record refuses its batch)",
+    )
+    p.add_argument(
+        "--accept-invalid-chars",
+        nargs="?",
+        const="?",
+        default=None,
+        metavar="CHAR",
+        help="replace invalid UTF-8 with CHAR (default '?') instead of rejecting the "
+        "record, like Redshift's ACCEPTINVCHARS",
+    )
+    p.add_argument(
+        "--replace-changed",
+        action="store_true",
+        help="reload objects whose content changed since they were loaded, replacing "
+        "their rows (DuckDB and PostgreSQL)",
+    )
+    p.add_argument(
+        "--tables",
+        nargs="+",
+        choices=["songs", "events"],
+        default=["songs", "events"],
+        help="which staging tables to load (default both)",
+    )
+    paths = p.add_argument_group("source layout")
+    paths.add_argument("--song-prefix", default="song_data/", help="default song_data/")
+    paths.add_argument("--log-prefix", default="log_data/", help="default log_data/")
+    paths.add_argument(
+        "--jsonpaths",
+        default="log_json_path.json",
+        help="JSONPaths file for the events: a key under the source, or an s3:// "
+        "URI or path (default log_json_path.json)",
+    )
+    s3 = p.add_argument_group("S3")
+    s3.add_argument(
+        "--region", help="bucket region (default: $AWS_REGION; us-west-2 for udacity-dend)"
+    )
+    s3.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL)",
+    )
+    sign = s3.add_mutually_exclusive_group()
+    sign.add_argument(
+        "--no-sign-request",
+        dest="unsigned",
+        action="store_const",
+        const=True,
+        help="read a public bucket anonymously (default when no AWS credentials)",
+    )
+    sign.add_argument(
+        "--sign-request",
+        dest="unsigned",
+        action="store_const",
+        const=False,
+        help="always sign requests with the boto3 credential chain",
+    )
+    rs = p.add_argument_group("Redshift")
+    rs.add_argument(
+        "--iam-role",
+        default=os.environ.get("SPARKIFY_REDSHIFT_IAM_ROLE"),
+        help="IAM role ARN for COPY (default: $SPARKIFY_REDSHIFT_IAM_ROLE)",
+    )
+    rs.add_argument(
+        "--manifest-prefix",
+        default=os.environ.get("SPARKIFY_MANIFEST_PREFIX"),
+        help="s3:// prefix where COPY manifests listing the new objects are written",
+    )
+    tuning = p.add_argument_group("tuning and output")
+    tuning.add_argument(
+        "--batch-mb", type=int, default=256, help="commit every N MB of source data (default 256)"
+    )
+    tuning.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tuning.add_argument("--profiles-dir", type=Path, help="directory holding profiles.yml")
+    tuning.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def open_destination(config: object, args: argparse.Namespace) -> Destination:
+    if isinstance(config, DuckDBConfig):
+        from loader.destinations.duckdb import DuckDBDestination
+
+        return DuckDBDestination(config.path, read_only=args.dry_run)
+    if isinstance(config, PostgresConfig):
+        from loader.destinations.postgres import PostgresDestination
+
+        return PostgresDestination(config, read_only=args.dry_run)
+    if isinstance(config, RedshiftConfig):
+        from loader.destinations.redshift import RedshiftDestination
+
+        return RedshiftDestination.open(
+            config,
+            iam_role=args.iam_role,
+            manifest_prefix=args.manifest_prefix,
+            dry_run=args.dry_run,
+        )
+    raise ConfigError(f"unsupported target {config!r}")
+
+
+def read_jsonpaths(source: Source, location: str, args: argparse.Namespace) -> tuple[bytes, str]:
+    """Return the JSONPaths document and the URL Redshift's COPY would read it from."""
+    try:
+        if location.startswith("s3://"):
+            bucket_uri, _, key = location.rpartition("/")
+            other = open_source(
+                bucket_uri,
+                region=args.region,
+                endpoint_url=args.endpoint_url,
+                unsigned=args.unsigned,
+            )
+            return other.read(key), location
+        path = Path(location)
+        if path.is_absolute():
+            if not path.is_file():
+                raise ConfigError(f"JSONPaths file {path} does not exist")
+            return path.read_bytes(), str(path)
+        return source.read(location), source.url(location)
+    except TransientError as exc:
+        raise ConfigError(f"cannot reach the source: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"missing or unreadable JSONPaths file: {exc}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except LoaderError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: nothing of the unfinished batch was committed", file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.max_errors < 0:
+        raise ConfigError("--max-errors must be 0 or more")
+    if args.batch_mb < 1:
+        raise ConfigError("--batch-mb must be at least 1")
+    if args.accept_invalid_chars is not None and len(args.accept_invalid_chars) != 1:
+        raise ConfigError("--accept-invalid-chars takes a single character")
+    profiles = args.profiles_dir / "profiles.yml" if args.profiles_dir else None
+    target_name, config = load_target(args.target, profiles)
+    source = (
+        open_source(
+            args.source, region=args.region, endpoint_url=args.endpoint_url, unsigned=args.unsigned
+        )
+        if args.source.startswith("s3://")
+        else open_source(args.source)
+    )
+    tables: list[Table] = []
+    if "songs" in args.tables:
+        song = songs_table()
+        tables.append(Table(song.name, _prefix(args.song_prefix), song.columns))
+    if "events" in args.tables:
+        document, url = read_jsonpaths(source, args.jsonpaths, args)
+        events = events_table(document, url)
+        tables.append(Table(events.name, _prefix(args.log_prefix), events.columns, url))
+    opts = RunOptions(
+        full_refresh=args.full_refresh,
+        dry_run=args.dry_run,
+        max_errors=args.max_errors,
+        invalid_char=args.accept_invalid_chars,
+        replace_changed=args.replace_changed,
+        batch_bytes=args.batch_mb * 1024 * 1024,
+        progress=not args.no_progress,
+    )
+    log(
+        f"staging {source.uri} into target {target_name!r} ({config.type})"
+        + (" [dry run]" if args.dry_run else "")
+    )
+    with open_destination(config, args) as dest:
+        stats, warnings = run(dest, source, tables, opts, sys.stdout)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not args.dry_run:
+        print(summary_table(stats))
+        if not any(s.new_files for s in stats):
+            print("nothing new to load: every object is already in the ledger")
+    changed = sum(s.changed_files for s in stats)
+    if changed and not args.replace_changed and not args.full_refresh:
+        print(
+            f"error: {changed} object(s) changed after loading (see warnings above)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _prefix(value: str) -> str:
+    value = value.strip("/")
+    return f"{value}/" if value else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

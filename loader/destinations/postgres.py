@@ -1,0 +1,134 @@
+"""PostgreSQL: typed rows stream in through ``COPY ... FROM STDIN`` (text format)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+from collections.abc import Iterator, Sequence
+
+import psycopg2
+import psycopg2.errors
+
+from loader.destinations.base import SCHEMA, LedgerEntry, quote_ident
+from loader.destinations.client_side import ClientSideDestination
+from loader.errors import ConfigError, TransientError
+from loader.profiles import PostgresConfig
+
+PG_TYPES = {
+    "text": "text",
+    "integer": "integer",
+    "bigint": "bigint",
+    "double": "double precision",
+    "timestamp": "timestamp",
+}
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text_value(value: object) -> str:
+    """One field in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def _is_transient(exc: Exception) -> bool:
+    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+
+
+class PostgresDestination(ClientSideDestination):
+    engine = "postgres"
+    type_names = PG_TYPES
+
+    def __init__(self, config: PostgresConfig, read_only: bool = False) -> None:
+        try:
+            self.con = psycopg2.connect(
+                host=config.host,
+                port=config.port,
+                user=config.user,
+                password=config.password or None,
+                dbname=config.dbname,
+                connect_timeout=10,
+                application_name="sparkify-loader",
+            )
+        except psycopg2.OperationalError as exc:
+            message = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"cannot connect to PostgreSQL at {config.host}:{config.port} as {config.user}: "
+                f"{message}"
+            ) from None
+        self.con.autocommit = False
+        if read_only:
+            self.con.set_session(readonly=True)
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg2.Error):
+            self.con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            yield
+            self.con.commit()
+        except psycopg2.Error as exc:
+            with contextlib.suppress(psycopg2.Error):
+                self.con.rollback()
+            if _is_transient(exc):
+                raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
+            raise
+        except BaseException:
+            with contextlib.suppress(psycopg2.Error):
+                self.con.rollback()
+            raise
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        with self.con.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(params))
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self.con.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(params))
+            rows = cur.fetchall()
+        self.con.rollback()  # end the read-only transaction
+        return rows
+
+    def execute_ddl(self, statements: list[str]) -> None:
+        with self.transaction():
+            # Two loaders starting at once must not race on CREATE: serialise schema set-up.
+            self.execute("select pg_advisory_xact_lock(hashtext('sparkify-staging-ddl'))")
+            for statement in statements:
+                self.execute(statement)
+
+    def table_columns(self, table: str) -> list[str] | None:
+        rows = self._query(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            (SCHEMA, table),
+        )
+        return [r[0] for r in rows] or None
+
+    def ledger(self, table: str) -> dict[str, LedgerEntry]:
+        if self.table_columns("load_ledger") is None:
+            return {}
+        rows = self._query(
+            "select object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at "
+            "from staging.load_ledger where table_name = ?",
+            (table,),
+        )
+        return {r[0]: LedgerEntry(*r) for r in rows}
+
+    def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        buffer = io.StringIO()
+        buffer.writelines("\t".join(copy_text_value(v) for v in row) + "\n" for row in rows)
+        buffer.seek(0)
+        names = ", ".join(quote_ident(name) for name, _ in columns)
+        with self.con.cursor() as cur:
+            cur.copy_expert(f"copy {self.qualified(table)} ({names}) from stdin", buffer)

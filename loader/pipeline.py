@@ -1,0 +1,273 @@
+"""One staging run: list the source, diff it with the ledger, load what is new, report.
+
+Exactly once: an object is loaded when its key is not in the ledger; its rows and its ledger entry
+commit in the same transaction. An object whose size or ETag differs from the ledger's is *changed*:
+it is reported (exit 1) and never silently loaded twice; ``--replace-changed`` swaps its old rows
+for the new ones in one transaction, ``--full-refresh`` reloads everything from scratch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from loader.destinations.base import Batch, Destination, LedgerEntry
+from loader.errors import ConfigError, DataError
+from loader.progress import Progress, log
+from loader.records import check_rejects, parse_object
+from loader.sources import Source, SourceObject
+from loader.tables import Table
+
+DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    full_refresh: bool = False
+    dry_run: bool = False
+    max_errors: int = 0
+    invalid_char: str | None = None  # replacement for invalid UTF-8 (ACCEPTINVCHARS); None: reject
+    replace_changed: bool = False
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+    progress: bool = True
+
+
+@dataclass
+class Plan:
+    table: Table
+    listed: list[SourceObject]
+    new: list[SourceObject] = field(default_factory=list)
+    skipped: list[SourceObject] = field(default_factory=list)
+    changed: list[tuple[SourceObject, LedgerEntry]] = field(default_factory=list)
+
+
+@dataclass
+class TableStats:
+    table: str
+    new_files: int = 0
+    skipped_files: int = 0
+    changed_files: int = 0
+    rows: int = 0
+    rejects: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    batches: int = 0
+
+
+def is_changed(obj: SourceObject, entry: LedgerEntry) -> bool:
+    if obj.size != entry.size:
+        return True
+    # Compare ETags only when both are plain MD5s (multipart uploads have other ETags).
+    return bool(_MD5.match(obj.etag) and _MD5.match(entry.etag or "") and obj.etag != entry.etag)
+
+
+def make_plan(
+    table: Table, listed: list[SourceObject], ledger: dict[str, LedgerEntry], full_refresh: bool
+) -> Plan:
+    plan = Plan(table, listed)
+    if full_refresh:
+        plan.new = list(listed)
+        return plan
+    for obj in listed:
+        entry = ledger.get(obj.key)
+        if entry is None:
+            plan.new.append(obj)
+        elif is_changed(obj, entry):
+            plan.changed.append((obj, entry))
+        else:
+            plan.skipped.append(obj)
+    return plan
+
+
+def new_batch_id(now: dt.datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def chunk_by_bytes(objects: list[SourceObject], limit: int) -> list[list[SourceObject]]:
+    chunks: list[list[SourceObject]] = []
+    current: list[SourceObject] = []
+    size = 0
+    for obj in objects:
+        if current and size + obj.size > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(obj)
+        size += obj.size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def load_client_side(
+    dest: Destination, source: Source, plan: Plan, opts: RunOptions, stats: TableStats
+) -> None:
+    """Parse the new objects here and commit them batch by batch (DuckDB, PostgreSQL)."""
+    replace = {obj.key for obj, _ in plan.changed} if opts.replace_changed else set()
+    todo = plan.new + [obj for obj, _ in plan.changed if obj.key in replace]
+    chunks = chunk_by_bytes(todo, opts.batch_bytes)
+    if opts.full_refresh and not chunks:
+        chunks = [[]]  # still clear the table
+    progress = Progress(f"loading {plan.table.name}", len(todo), enabled=opts.progress)
+    rejected_so_far = 0
+    try:
+        for index, objects in enumerate(chunks):
+            now = utcnow()
+            batch = Batch(
+                plan.table,
+                new_batch_id(now),
+                now,
+                source.uri,
+                delete_all=opts.full_refresh and index == 0,
+                replace_keys=[o.key for o in objects if o.key in replace],
+            )
+            for obj, data in source.fetch_many(objects):
+                parsed = parse_object(data, obj.key, plan.table, opts.invalid_char)
+                batch.rows.extend(parsed.rows)
+                batch.rejects.extend(parsed.rejects)
+                batch.entries.append(
+                    LedgerEntry(
+                        obj.key,
+                        obj.etag,
+                        obj.size,
+                        len(parsed.rows),
+                        len(parsed.rejects),
+                        batch.batch_id,
+                    )
+                )
+                progress.update()
+            check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
+            dest.commit_batch(batch)  # type: ignore[attr-defined]
+            rejected_so_far += len(batch.rejects)
+            stats.rows += len(batch.rows)
+            stats.rejects += len(batch.rejects)
+            stats.bytes += sum(o.size for o in objects)
+            stats.new_files += len(objects)
+            stats.batches += 1
+            for reject in batch.rejects:
+                log(f"rejected {reject}")
+    finally:
+        progress.close()
+
+
+def check_schema(dest: Destination, tables: Iterable[Table], full_refresh: bool) -> list[str]:
+    """DDL to run: create what is missing; refuse a table whose columns differ from the spec."""
+    tables = list(tables)
+    statements = dest.schema_ddl(tables)
+    for table in tables:
+        existing = dest.table_columns(table.name)
+        wanted = [name for name, _ in dest.data_columns(table)]
+        if existing is not None and existing != wanted:
+            if not full_refresh:
+                raise ConfigError(
+                    f"staging.{table.name} has columns ({', '.join(existing)}) but the JSONPaths "
+                    f"file and schema give ({', '.join(wanted)}); rerun with --full-refresh to "
+                    "recreate it"
+                )
+            statements.insert(1, f"drop table {dest.qualified(table.name)}")
+    return statements
+
+
+def run(
+    dest: Destination, source: Source, tables: list[Table], opts: RunOptions, out: TextIO
+) -> tuple[list[TableStats], list[str]]:
+    """Stage every table; return per-table stats and warnings (changed objects)."""
+    statements = check_schema(dest, tables, opts.full_refresh)
+    if opts.dry_run:
+        print("-- schema (run only where missing)", file=out)
+        for statement in statements:
+            print(f"{statement};", file=out)
+    else:
+        dest.execute_ddl(statements)
+    all_stats, warnings = [], []
+    for table in tables:
+        started = time.monotonic()
+        stats = TableStats(table.name)
+        log(f"listing {source.uri}/{table.prefix}")
+        listed = source.list(table.prefix)
+        ledger = {} if opts.full_refresh else dest.ledger(table.name)
+        plan = make_plan(table, listed, ledger, opts.full_refresh)
+        stats.skipped_files = len(plan.skipped)
+        stats.changed_files = len(plan.changed)
+        for obj, entry in plan.changed:
+            action = (
+                "reloading it"
+                if opts.replace_changed
+                else (
+                    "not loaded again; rerun with --replace-changed to swap its rows, "
+                    "or --full-refresh"
+                )
+            )
+            warnings.append(
+                f"{source.url(obj.key)} changed since it was loaded in batch {entry.batch_id} "
+                f"(size {entry.size} -> {obj.size}, etag {entry.etag} -> {obj.etag}): {action}"
+            )
+        log(
+            f"{table.name}: {len(listed):,} objects listed, {len(plan.new):,} new, "
+            f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed"
+        )
+        if opts.dry_run:
+            describe = getattr(dest, "describe_load", None)
+            if describe is not None:
+                for statement in describe(source, plan, opts):
+                    print(statement, file=out)
+            else:
+                print(
+                    f"-- {table.name}: would load {len(plan.new)} object(s) through the "
+                    f"{dest.engine} bulk path",
+                    file=out,
+                )
+                for obj in plan.new[:20]:
+                    print(f"--   {source.url(obj.key)}", file=out)
+                if len(plan.new) > 20:
+                    print(f"--   ... and {len(plan.new) - 20} more", file=out)
+        elif plan.new or plan.changed or opts.full_refresh:
+            server_side = getattr(dest, "load_plan", None)
+            if server_side is not None:
+                server_side(source, plan, opts, stats)
+            else:
+                load_client_side(dest, source, plan, opts, stats)
+        stats.seconds = time.monotonic() - started
+        all_stats.append(stats)
+    return all_stats, warnings
+
+
+def summary_table(all_stats: list[TableStats]) -> str:
+    header = ("table", "new files", "skipped", "changed", "rows", "rejects", "seconds", "MB/s")
+    lines = [header]
+    for s in all_stats:
+        rate = s.bytes / 1e6 / s.seconds if s.seconds > 0 else 0.0
+        lines.append(
+            (
+                s.table,
+                f"{s.new_files:,}",
+                f"{s.skipped_files:,}",
+                f"{s.changed_files:,}",
+                f"{s.rows:,}",
+                f"{s.rejects:,}",
+                f"{s.seconds:.2f}",
+                f"{rate:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    rendered = []
+    for number, row in enumerate(lines):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        rendered.append("  ".join(cells))
+        if number == 0:
+            rendered.append("  ".join("-" * w for w in widths))
+    return "\n".join(rendered)
+
+
+__all__ = ["DataError", "Plan", "RunOptions", "TableStats", "make_plan", "run", "summary_table"]

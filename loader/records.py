@@ -1,0 +1,225 @@
+"""Turn the bytes of one JSON object file into typed rows, or into rejects with file:line:reason.
+
+A file is read as a stream of JSON values separated by whitespace, as Redshift's JSON COPY reads
+it: one object per line (NDJSON), a pretty-printed object over several lines, or several objects
+on one line all load. Numbers keep their exact text for text columns (``"title": 4.6`` stays
+``4.6``); numeric columns accept only JSON numbers that fit their type. A key absent from a record
+gives NULL, unless the record has the same key in another letter case: that is rejected rather than
+silently nulled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from loader.errors import DataError
+from loader.tables import BIGINT, DOUBLE, INTEGER, TEXT, Column, Table
+
+INT_RANGE = {INTEGER: 2**31, BIGINT: 2**63}
+MAX_RAW = 65_535  # characters of a rejected record kept in the rejects table
+_WS = re.compile(r"[ \t\n\r]*")
+BOM = "\ufeff"
+
+
+class RawInt(str):
+    """The text of a JSON integer."""
+
+
+class RawFloat(str):
+    """The text of a JSON number with a fraction or exponent."""
+
+
+def _constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_int=RawInt, parse_float=RawFloat, parse_constant=_constant)
+
+
+@dataclass(frozen=True)
+class Reject:
+    key: str
+    line: int
+    raw: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}:{self.line}: {self.reason}"
+
+
+@dataclass
+class Parsed:
+    rows: list[tuple]
+    rejects: list[Reject]
+
+
+class BadValue(Exception):
+    pass
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, RawInt | RawFloat):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {json.dumps(shown)}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def convert(column: Column, value: object) -> object:
+    """Convert a decoded JSON value to the column's type, or raise BadValue saying why."""
+    if value is None:
+        return None
+    kind = column.type
+    if kind == TEXT:
+        if isinstance(value, str):  # includes RawInt/RawFloat: the number's exact text
+            if "\x00" in value:
+                raise BadValue(f"{column.name}: text contains a NUL character")
+            return str(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        raise BadValue(f"{column.name}: expected text, got {_describe(value)}")
+    if kind in INT_RANGE:
+        if isinstance(value, RawInt):
+            number = int(value)
+        elif isinstance(value, RawFloat) and math.isfinite(f := float(value)) and f.is_integer():
+            number = int(f)
+        else:
+            raise BadValue(f"{column.name}: expected an integer, got {_describe(value)}")
+        limit = INT_RANGE[kind]
+        if not -limit <= number < limit:
+            raise BadValue(f"{column.name}: {value} is out of range for {kind}")
+        return number
+    if kind == DOUBLE:
+        if not isinstance(value, RawInt | RawFloat):
+            raise BadValue(f"{column.name}: expected a number, got {_describe(value)}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise BadValue(f"{column.name}: {value} is out of range for double precision")
+        return number
+    raise AssertionError(kind)
+
+
+def _lookup(record: dict, column: Column) -> object:
+    value: object = record
+    for depth, key in enumerate(column.path):
+        if not isinstance(value, dict):
+            return None
+        if key in value:
+            value = value[key]
+            continue
+        lowered = key.lower()
+        for other in value:
+            if isinstance(other, str) and other.lower() == lowered:
+                where = ".".join(column.path[: depth + 1])
+                raise BadValue(f"key {other!r} differs only in letter case from {where!r}")
+        return None
+    return value
+
+
+def decode_text(data: bytes, key: str, invalid_char: str | None) -> tuple[str, list[Reject]]:
+    """Decode UTF-8; invalid bytes reject their line unless a replacement character is set."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if invalid_char is not None:
+            text = data.decode("utf-8", errors="replace").replace("\ufffd", invalid_char)
+        else:
+            rejects, lines = [], []
+            for number, line in enumerate(data.split(b"\n"), start=1):
+                try:
+                    lines.append(line.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raw = line.decode("utf-8", errors="backslashreplace")
+                    reason = (
+                        f"invalid UTF-8 byte 0x{line[exc.start]:02x} at column {exc.start + 1} "
+                        "(use --accept-invalid-chars to replace it)"
+                    )
+                    rejects.append(Reject(key, number, raw[:MAX_RAW], reason))
+                    lines.append("")
+            return _strip_bom("\n".join(lines)), rejects
+    return _strip_bom(text), []
+
+
+def _strip_bom(text: str) -> str:
+    return text[1:] if text.startswith(BOM) else text
+
+
+def parse_object(data: bytes, key: str, table: Table, invalid_char: str | None = None) -> Parsed:
+    """Parse every record of one object into rows of ``table`` (plus key and line)."""
+    text, rejects = decode_text(data, key, invalid_char)
+    rows: list[tuple] = []
+    columns = table.columns
+    for line, start, end, value, error in _values(text):
+        if error is not None:
+            rejects.append(Reject(key, line, text[start:end][:MAX_RAW], error))
+            continue
+        if not isinstance(value, dict):
+            rejects.append(
+                Reject(
+                    key,
+                    line,
+                    text[start:end][:MAX_RAW],
+                    f"expected a JSON object, got {_describe(value)}",
+                )
+            )
+            continue
+        try:
+            row = tuple(convert(c, _lookup(value, c)) for c in columns)
+        except BadValue as exc:
+            rejects.append(Reject(key, line, text[start:end][:MAX_RAW], str(exc)))
+            continue
+        rows.append((*row, key, line))
+    return Parsed(rows, rejects)
+
+
+def _values(text: str) -> Iterator[tuple[int, int, int, object, str | None]]:
+    """Yield (line, start, end, value, error) for each JSON value in the text."""
+    pos, line, counted = 0, 1, 0
+    size = len(text)
+    while True:
+        pos = _WS.match(text, pos).end()
+        if pos >= size:
+            return
+        line += text.count("\n", counted, pos)
+        counted = pos
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except (json.JSONDecodeError, ValueError) as exc:
+            newline = text.find("\n", pos)
+            stop = size if newline < 0 else newline
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            if isinstance(exc, json.JSONDecodeError):
+                column = exc.pos - text.rfind("\n", 0, exc.pos)
+                if newline < 0 and (exc.pos >= size or exc.msg.startswith("Unterminated")):
+                    reason = f"truncated JSON: the file ends inside a record ({exc.msg})"
+                else:
+                    err_line = line + text.count("\n", pos, exc.pos)
+                    reason = f"malformed JSON: {exc.msg} (line {err_line}, column {column})"
+            yield line, pos, stop, None, reason
+            pos = stop
+            continue
+        yield line, pos, end, value, None
+        pos = end
+
+
+def check_rejects(rejects: list[Reject], allowed: int, table: str) -> None:
+    """Raise DataError when there are more rejects than allowed, listing the first ones."""
+    if len(rejects) <= allowed:
+        return
+    shown = "\n".join(f"  {r}" for r in rejects[:20])
+    more = f"\n  ... and {len(rejects) - 20} more" if len(rejects) > 20 else ""
+    raise DataError(
+        f"{table}: {len(rejects)} bad record(s), more than --max-errors {allowed}; "
+        f"nothing of this batch was loaded:\n{shown}{more}"
+    )

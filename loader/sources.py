@@ -1,0 +1,199 @@
+"""Where the JSON objects come from: a local directory or S3 (any S3-compatible endpoint).
+
+Both list objects with a size and an ETag-like fingerprint (MD5 of the content, as S3 gives for
+single-part uploads) and fetch many objects in parallel. S3 reads go through boto3 with one pooled
+client, adaptive retries for throttling and resets, and unsigned requests for public buckets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from loader.errors import ConfigError, TransientError
+
+PUBLIC_BUCKET_REGION = {"udacity-dend": "us-west-2"}
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    key: str  # relative to the source root, e.g. "log_data/2018/11/2018-11-01-events.json"
+    size: int
+    etag: str
+
+
+class Source:
+    uri: str
+
+    def list(self, prefix: str) -> list[SourceObject]:
+        raise NotImplementedError
+
+    def read(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def url(self, key: str) -> str:
+        raise NotImplementedError
+
+    def fetch_many(
+        self, objects: Iterable[SourceObject], on_done: Callable[[SourceObject], None] | None = None
+    ) -> Iterator[tuple[SourceObject, bytes]]:
+        """Yield (object, bytes) in the given order, reading ahead in parallel."""
+        objects = list(objects)
+        workers = self.workers(len(objects))
+        if workers <= 1:
+            for obj in objects:
+                data = self.read(obj.key)
+                if on_done:
+                    on_done(obj)
+                yield obj, data
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for obj, data in zip(
+                objects, pool.map(lambda o: self.read(o.key), objects), strict=True
+            ):
+                if on_done:
+                    on_done(obj)
+                yield obj, data
+
+    def workers(self, count: int) -> int:
+        return 1
+
+
+class LocalSource(Source):
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.uri = str(self.root)
+        if not self.root.is_dir():
+            raise ConfigError(f"source directory {root} does not exist")
+
+    def list(self, prefix: str) -> list[SourceObject]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        found = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not name.endswith(".json"):
+                    continue
+                path = Path(dirpath) / name
+                data = path.read_bytes()
+                key = path.relative_to(self.root).as_posix()
+                found.append(SourceObject(key, len(data), hashlib.md5(data).hexdigest()))  # noqa: S324 - an ETag, not security
+        return found
+
+    def read(self, key: str) -> bytes:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"{self.root / key} does not exist") from None
+
+    def url(self, key: str) -> str:
+        return str(self.root / key)
+
+    def workers(self, count: int) -> int:
+        return 1  # local reads are faster serially than through a thread pool
+
+
+class S3Source(Source):
+    def __init__(
+        self,
+        uri: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        unsigned: bool | None = None,
+        max_workers: int = 32,
+    ) -> None:
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ConfigError(f"--source {uri!r}: expected s3://bucket[/prefix] or a directory")
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.uri = uri.rstrip("/")
+        self.max_workers = max_workers
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        region = region or PUBLIC_BUCKET_REGION.get(self.bucket, "us-east-1")
+        self.region = region
+        session = boto3.session.Session()
+        if unsigned is None:  # sign when the boto3 chain has credentials, else read anonymously
+            unsigned = session.get_credentials() is None
+        config = Config(
+            region_name=region,
+            retries={"max_attempts": 8, "mode": "adaptive"},
+            max_pool_connections=max(max_workers, 10),
+            connect_timeout=10,
+            read_timeout=60,
+            signature_version=UNSIGNED if unsigned else None,
+        )
+        self.client = session.client("s3", endpoint_url=endpoint_url, config=config)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def list(self, prefix: str) -> list[SourceObject]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found = []
+        full_prefix = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full_prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith(".json"):
+                        found.append(
+                            SourceObject(item["Key"][strip:], item["Size"], item["ETag"].strip('"'))
+                        )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise ConfigError(f"cannot list {self.uri}/{prefix}: {code}: {exc}") from None
+        except BotoCoreError as exc:
+            raise ConfigError(f"cannot reach {self.uri}: {exc}") from None
+        found.sort(key=lambda o: o.key)
+        return found
+
+    def read(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {
+                "NoSuchKey",
+                "NoSuchBucket",
+                "404",
+                "AccessDenied",
+                "403",
+                "InvalidBucketName",
+            }:
+                raise ConfigError(f"cannot read {self.url(key)}: {code}") from None
+            raise TransientError(f"reading {self.url(key)} failed: {exc}") from None
+        except BotoCoreError as exc:
+            raise TransientError(f"reading {self.url(key)} failed: {exc}") from None
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def workers(self, count: int) -> int:
+        return min(self.max_workers, max(count, 1))
+
+
+def open_source(uri: str, **s3_options: object) -> Source:
+    if uri.startswith("s3://"):
+        return S3Source(uri, **s3_options)  # type: ignore[arg-type]
+    if "://" in uri:
+        raise ConfigError(f"--source {uri!r}: expected s3://bucket[/prefix] or a directory")
+    return LocalSource(Path(uri))

@@ -1,0 +1,138 @@
+"""The staging tables: their columns, types and how each column is found in a JSON record.
+
+``staging_events`` takes its columns from the JSONPaths file, in its order (as Redshift's COPY
+does); ``staging_songs`` maps keys to columns by name (Redshift's ``'auto'``). Every text column
+keeps the value exactly as written in the file, numbers included (a title written ``4.6`` is the
+text ``4.6``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from loader.errors import ConfigError
+
+TEXT, INTEGER, BIGINT, DOUBLE = "text", "integer", "bigint", "double"
+# Widest real values are ~180 characters; staging never truncates, so text is as wide as the
+# engine allows (Redshift: VARCHAR(65535); DuckDB and PostgreSQL: unbounded text).
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    path: tuple[str, ...]  # keys leading to the value in a record
+
+    @property
+    def json_path(self) -> str:
+        return "$" + "".join(f"['{key}']" for key in self.path)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # unqualified, e.g. "staging_events"
+    prefix: str  # where its objects live under the source, e.g. "log_data/"
+    columns: tuple[Column, ...]
+    jsonpaths_key: str | None = None  # the JSONPaths object Redshift's COPY reads, if any
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+# Metadata every staged row carries, after the data columns.
+META_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source_key", TEXT),  # object key relative to the source root (NULL on Redshift)
+    ("_source_line", INTEGER),  # line of the record in its object (NULL on Redshift)
+    ("_batch_id", TEXT),  # the load batch that committed the row
+    ("_loaded_at", "timestamp"),  # UTC time of the commit; dbt source freshness reads it
+)
+
+EVENT_TYPES = {
+    "item_in_session": INTEGER,
+    "length": DOUBLE,
+    "registration": DOUBLE,
+    "session_id": BIGINT,
+    "status": INTEGER,
+    "ts": BIGINT,
+}
+
+SONG_COLUMNS = (
+    ("num_songs", INTEGER),
+    ("artist_id", TEXT),
+    ("artist_latitude", DOUBLE),
+    ("artist_longitude", DOUBLE),
+    ("artist_location", TEXT),
+    ("artist_name", TEXT),
+    ("song_id", TEXT),
+    ("title", TEXT),
+    ("duration", DOUBLE),
+    ("year", INTEGER),
+)
+
+_PATH_PART = re.compile(r"""\[\s*'([^']*)'\s*\]|\[\s*"([^"]*)"\s*\]|\.([A-Za-z_][A-Za-z0-9_]*)""")
+
+
+def snake_case(key: str) -> str:
+    """``firstName`` -> ``first_name``; ``userId`` -> ``user_id``."""
+    text = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
+
+
+def parse_json_path(expression: str) -> tuple[str, ...]:
+    """Parse ``$['a']['b']`` or ``$.a.b`` into ``("a", "b")``."""
+    text = expression.strip()
+    if not text.startswith("$"):
+        raise ValueError(f"{expression!r} does not start with '$'")
+    keys, pos = [], 1
+    while pos < len(text):
+        match = _PATH_PART.match(text, pos)
+        if not match:
+            raise ValueError(f"{expression!r} is not a simple JSONPath at character {pos + 1}")
+        keys.append(next(g for g in match.groups() if g is not None))
+        pos = match.end()
+    if not keys:
+        raise ValueError(f"{expression!r} names no field")
+    return tuple(keys)
+
+
+def events_table(jsonpaths_document: bytes, where: str) -> Table:
+    """Build ``staging_events`` from a JSONPaths document, reporting every problem it has."""
+    try:
+        document = json.loads(jsonpaths_document)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: the JSONPaths file is not valid JSON: {exc}") from None
+    paths = document.get("jsonpaths") if isinstance(document, dict) else None
+    if not isinstance(paths, list) or not paths:
+        raise ConfigError(f'{where}: expected an object with a non-empty "jsonpaths" list')
+    columns, problems, seen = [], [], set()
+    for index, expression in enumerate(paths, start=1):
+        if not isinstance(expression, str):
+            problems.append(f"entry {index} is not a string")
+            continue
+        try:
+            path = parse_json_path(expression)
+        except ValueError as exc:
+            problems.append(f"entry {index}: {exc}")
+            continue
+        name = snake_case(path[-1])
+        if not name or name in seen:
+            problems.append(f"entry {index}: {expression!r} gives a duplicate or empty column")
+            continue
+        seen.add(name)
+        columns.append(Column(name, EVENT_TYPES.get(name, TEXT), path))
+    if problems:
+        raise ConfigError(f"{where}: invalid JSONPaths file: " + "; ".join(problems))
+    return Table("staging_events", "log_data/", tuple(columns), jsonpaths_key=where)
+
+
+def songs_table() -> Table:
+    columns = tuple(Column(name, kind, (name,)) for name, kind in SONG_COLUMNS)
+    return Table("staging_songs", "song_data/", columns)
+
+
+def relative_key(key: str, root: str) -> str:
+    return str(PurePosixPath(key).relative_to(root)) if root else key

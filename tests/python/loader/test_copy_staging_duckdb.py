@@ -1,0 +1,194 @@
+"""The loader end to end into DuckDB: exactly once, incremental, atomic, with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.python.conftest import PROJECT_DIR
+from tests.python.loader.helpers import (
+    copy_days,
+    duck,
+    duck_counts,
+    source_counts,
+    stage,
+    write_events,
+)
+
+
+@pytest.fixture
+def data(small_generated: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "source"
+    copy_days(small_generated, copy)
+    return copy
+
+
+def test_stages_every_record_and_records_the_ledger(data: Path, profiles_dir: Path) -> None:
+    assert stage("--source", str(data)) == 0
+    counts, expected = duck_counts(), source_counts(data)
+    assert counts["staging_events"] == expected["staging_events"]
+    assert counts["staging_songs"] == expected["staging_songs"]
+    assert counts["load_ledger"] == expected["staging_songs"] + 5
+    with duck() as con:
+        assert (
+            con.execute(
+                "select count(*) from staging.staging_events where _loaded_at is null "
+                "or _batch_id is null or _source_key is null"
+            ).fetchone()[0]
+            == 0
+        )
+
+
+def test_rerun_loads_nothing_new(data: Path, profiles_dir: Path, capsys) -> None:
+    assert stage("--source", str(data)) == 0
+    before = duck_counts()
+    capsys.readouterr()
+    assert stage("--source", str(data)) == 0
+    assert duck_counts() == before
+    assert "nothing new to load" in capsys.readouterr().out
+
+
+def test_new_day_loads_alone(small_generated: Path, tmp_path: Path, profiles_dir: Path) -> None:
+    source = tmp_path / "source"
+    copy_days(small_generated, source, days=[1, 2])
+    assert stage("--source", str(source)) == 0
+    copy_days(small_generated, source, days=[3])
+    assert stage("--source", str(source)) == 0
+    with duck() as con:
+        batches = con.execute(
+            "select count(distinct batch_id) from staging.load_ledger "
+            "where table_name = 'staging_events'"
+        ).fetchone()[0]
+    assert batches == 2
+    assert duck_counts()["staging_events"] == source_counts(source)["staging_events"]
+
+
+def test_day_by_day_equals_all_at_once(
+    small_generated: Path, tmp_path: Path, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daily = tmp_path / "daily"
+    for day in range(1, 6):
+        copy_days(small_generated, daily, days=[day])
+        assert stage("--source", str(daily)) == 0
+    query = "select * exclude (_batch_id, _loaded_at) from staging.staging_events order by all"
+    with duck() as con:
+        day_by_day = con.execute(query).fetchall()
+    monkeypatch.setenv("SPARKIFY_DUCKDB_PATH", str(tmp_path / "once.duckdb"))
+    assert stage("--source", str(small_generated)) == 0
+    with duck() as con:
+        assert con.execute(query).fetchall() == day_by_day
+
+
+def test_full_refresh_replaces_everything(data: Path, profiles_dir: Path) -> None:
+    assert stage("--source", str(data)) == 0
+    before = duck_counts()
+    assert stage("--source", str(data), "--full-refresh") == 0
+    assert duck_counts() == before
+
+
+def test_bad_record_refuses_the_batch_and_names_file_line_reason(
+    data: Path, profiles_dir: Path, capsys
+) -> None:
+    bad = data / "log_data" / "2018" / "11" / "2018-11-30-events.json"
+    write_events(bad, [{"ts": 1541105830796, "userId": "1"}, '{"ts": "soon", "userId": "2"}'])
+    assert stage("--source", str(data), "--tables", "events") == 1
+    err = capsys.readouterr().err
+    assert "log_data/2018/11/2018-11-30-events.json:2: ts: expected an integer" in err
+    assert "Traceback" not in err
+    with duck() as con:
+        assert con.execute("select count(*) from staging.staging_events").fetchone()[0] == 0
+
+
+def test_max_errors_keeps_good_records_and_rejects_bad_ones(data: Path, profiles_dir: Path) -> None:
+    bad = data / "log_data" / "2018" / "11" / "2018-11-30-events.json"
+    write_events(bad, [{"ts": 1, "userId": "1"}, '{"ts": "soon"}', "not json", {"ts": 2}])
+    assert stage("--source", str(data), "--tables", "events", "--max-errors", "2") == 0
+    with duck() as con:
+        rejects = con.execute(
+            "select object_key, line_number, raw_record, reason "
+            "from staging.load_rejects order by line_number"
+        ).fetchall()
+        staged = con.execute(
+            "select count(*) from staging.staging_events where _source_key = ?",
+            ["log_data/2018/11/2018-11-30-events.json"],
+        ).fetchone()[0]
+    assert staged == 2
+    assert [(r[1], r[2]) for r in rejects] == [(2, '{"ts": "soon"}'), (3, "not json")]
+    assert all(r[0] == "log_data/2018/11/2018-11-30-events.json" for r in rejects)
+
+
+def test_changed_object_is_reported_not_loaded_twice(
+    data: Path, profiles_dir: Path, capsys
+) -> None:
+    assert stage("--source", str(data)) == 0
+    before = duck_counts()
+    day = sorted((data / "log_data").rglob("*.json"))[0]
+    day.write_bytes(day.read_bytes() + b'\n{"ts": 1, "userId": "9"}')
+    capsys.readouterr()
+    assert stage("--source", str(data)) == 1
+    assert "changed since it was loaded" in capsys.readouterr().err
+    assert duck_counts() == before
+    assert stage("--source", str(data), "--replace-changed") == 0
+    after = duck_counts()
+    assert after["staging_events"] == before["staging_events"] + 1
+    assert after["load_ledger"] == before["load_ledger"]
+
+
+def test_unknown_target_is_a_usage_error(data: Path, profiles_dir: Path, capsys) -> None:
+    assert stage("--source", str(data), "--target", "nope") == 2
+    err = capsys.readouterr().err
+    assert "unknown target 'nope'" in err and "dev" in err and "Traceback" not in err
+
+
+def test_missing_jsonpaths_is_a_configuration_error(data: Path, profiles_dir: Path, capsys) -> None:
+    (data / "log_json_path.json").unlink()
+    assert stage("--source", str(data)) == 2
+    assert "JSONPaths" in capsys.readouterr().err
+    # nothing was created: the configuration is checked before the warehouse is touched
+    assert not Path(os.environ["SPARKIFY_DUCKDB_PATH"]).exists()
+
+
+def test_missing_source_directory_is_a_configuration_error(profiles_dir: Path, capsys) -> None:
+    assert stage("--source", "/no/such/dir") == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_dry_run_changes_nothing(data: Path, profiles_dir: Path, capsys) -> None:
+    assert stage("--source", str(data), "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "create table if not exists" in out and "would load" in out
+    assert not Path(os.environ["SPARKIFY_DUCKDB_PATH"]).exists()
+
+
+def test_runs_as_a_script_with_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "loader/copy_staging.py", "--help"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for flag in ("--target", "--source", "--full-refresh", "--dry-run", "--max-errors"):
+        assert flag in result.stdout
+    assert "exit codes" in result.stdout
+
+
+def test_bad_flag_exits_2_with_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        stage("--max-errors", "many")
+    assert info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_json_paths_are_honoured_not_hard_coded(data: Path, profiles_dir: Path) -> None:
+    paths = {"jsonpaths": ["$['userId']", "$['ts']", "$['page']"]}
+    (data / "log_json_path.json").write_text(json.dumps(paths))
+    assert stage("--source", str(data), "--tables", "events") == 0
+    with duck() as con:
+        columns = [r[0] for r in con.execute("describe staging.staging_events").fetchall()]
+    assert columns[:3] == ["user_id", "ts", "page"]

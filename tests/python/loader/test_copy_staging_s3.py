@@ -1,0 +1,96 @@
+"""The loader reads a real S3 API: a moto server on 127.0.0.1 holding a few hundred objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.python.loader.helpers import duck_counts, source_counts, stage
+
+pytestmark = pytest.mark.s3
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_server, small_generated: Path) -> str:
+    count = s3_server.upload_dir("sparkify-test", small_generated, prefix="raw")
+    assert count > 200
+    return "s3://sparkify-test/raw"
+
+
+def test_stages_from_s3_into_duckdb_then_reruns_nothing(
+    bucket: str, s3_server, small_generated, profiles_dir: Path
+) -> None:
+    args = ("--source", bucket, "--endpoint-url", s3_server.endpoint)
+    assert stage(*args) == 0
+    expected = source_counts(small_generated)
+    counts = duck_counts()
+    assert counts["staging_events"] == expected["staging_events"]
+    assert counts["staging_songs"] == expected["staging_songs"]
+    assert stage(*args) == 0
+    assert duck_counts() == counts
+
+
+def test_new_object_in_the_bucket_loads_alone(
+    s3_server, small_generated: Path, profiles_dir: Path
+) -> None:
+    client = s3_server.client()
+    client.create_bucket(
+        Bucket="sparkify-incr", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    client.put_object(
+        Bucket="sparkify-incr",
+        Key="log_json_path.json",
+        Body=(small_generated / "log_json_path.json").read_bytes(),
+    )
+    days = sorted((small_generated / "log_data").rglob("*.json"))
+    args = (
+        "--source",
+        "s3://sparkify-incr",
+        "--endpoint-url",
+        s3_server.endpoint,
+        "--tables",
+        "events",
+    )
+    client.put_object(
+        Bucket="sparkify-incr", Key=f"log_data/{days[0].name}", Body=days[0].read_bytes()
+    )
+    assert stage(*args) == 0
+    first = duck_counts()["staging_events"]
+    client.put_object(
+        Bucket="sparkify-incr", Key=f"log_data/{days[1].name}", Body=days[1].read_bytes()
+    )
+    assert stage(*args) == 0
+    assert duck_counts()["staging_events"] == first + len(days[1].read_bytes().splitlines())
+
+
+@pytest.mark.postgres
+def test_stages_from_s3_into_postgres(
+    bucket: str,
+    s3_server,
+    small_generated: Path,
+    profiles_dir: Path,
+    postgres_server,
+    postgres_db: str,
+) -> None:
+    assert (
+        stage("--target", "postgres", "--source", bucket, "--endpoint-url", s3_server.endpoint) == 0
+    )
+    con = postgres_server.connect(postgres_db)
+    with con.cursor() as cur:
+        cur.execute("select count(*) from staging.staging_events")
+        assert cur.fetchone()[0] == source_counts(small_generated)["staging_events"]
+    con.close()
+
+
+def test_missing_bucket_and_unreachable_endpoint_exit_2(
+    s3_server, profiles_dir: Path, capsys
+) -> None:
+    from tests.python.servers import free_port
+
+    assert stage("--source", "s3://no-such-bucket", "--endpoint-url", s3_server.endpoint) == 2
+    assert "JSONPaths" in capsys.readouterr().err
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert stage("--source", "s3://sparkify-test/raw", "--endpoint-url", dead) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach" in err and "Traceback" not in err
