@@ -1,0 +1,21 @@
+{{ config(dist='all', sort=['start_time']) }}
+
+with
+
+start_times as (
+    select distinct start_time from {{ ref('songplays') }}
+),
+
+final as (
+    select
+        cast(start_time as timestamp) as start_time,
+        cast(extract(hour from start_time) as integer) as hour,
+        cast(extract(day from start_time) as integer) as day,
+        cast(extract(week from start_time) as integer) as week,
+        cast(extract(month from start_time) as integer) as month,
+        cast(extract(year from start_time) as integer) as year,
+        {{ iso_weekday('start_time') }} as weekday
+    from start_times
+)
+
+select * from final
