@@ -15,7 +15,7 @@ with
 events as (
     select * from {{ ref('stg_events') }}
     where page = 'NextSong'
-    {% if is_incremental() %}
+    {% if sparkify_is_incremental() %}
         -- Only what the loader committed since the last build, minus a lookback for late files.
         and loaded_at > (
             select {{ dbt.dateadd('hour', -1 * var('lookback_hours'), 'max(staged_at)') }}
@@ -60,7 +60,7 @@ distinct_plays as (
 
 new_plays as (
     select * from distinct_plays
-    {% if is_incremental() %}
+    {% if sparkify_is_incremental() %}
         -- plays already built (re-read by the lookback, or a duplicated file) are left as they
         -- are, so a run with nothing new changes nothing and the first copy is always kept
         where not exists (
