@@ -9,7 +9,7 @@ TARGET ?= dev
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup demo pipeline test lint docs bench clean help
+.PHONY: setup demo report real-data test lint docs clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,9 +27,19 @@ $(DBT_PROFILES_DIR)/profiles.yml:
 $(DEMO_DATA)/log_json_path.json: | $(STAMP)
 	$(BIN)/python -m loader.generate --output $(DEMO_DATA)
 
-demo: setup $(DEMO_DATA)/log_json_path.json  ## generate demo data, stage it, build and test the warehouse
+demo: setup $(DEMO_DATA)/log_json_path.json  ## generate demo data, stage it, build and test the warehouse, print the answers
 	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(DEMO_DATA)
 	$(BIN)/dbt build --target $(TARGET)
+	$(BIN)/python -m insights --target $(TARGET)
+
+report: setup  ## print the analysts' answers and write the dashboards for TARGET
+	$(BIN)/python -m insights --target $(TARGET)
+
+REAL_DATA ?= s3://udacity-dend
+real-data: setup  ## the whole pipeline on the real public data (REAL_DATA=s3://udacity-dend or a local copy)
+	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(REAL_DATA)
+	$(BIN)/dbt build --target $(TARGET)
+	$(BIN)/python -m insights --target $(TARGET)
 
 test: setup  ## run the whole test suite (Python and dbt, DuckDB and PostgreSQL)
 	$(BIN)/python -m pytest
@@ -39,5 +49,9 @@ lint: setup  ## ruff and sqlfluff
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint models macros analyses tests/dbt
 
+docs: setup  ## generate the dbt docs site and serve it on http://127.0.0.1:8080
+	$(BIN)/dbt docs generate --target $(TARGET)
+	$(BIN)/dbt docs serve --target $(TARGET) --host 127.0.0.1 --port 8080 --no-browser
+
 clean:  ## remove the build outputs and the demo warehouse (keeps .venv and data)
-	rm -rf target logs sparkify.duckdb sparkify.duckdb.wal
+	rm -rf target logs reports sparkify.duckdb sparkify.duckdb.wal

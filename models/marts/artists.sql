@@ -11,7 +11,10 @@ artist_ids as (
 ),
 
 name_votes as (
-    select artist_id, artist_name, count(*) as song_count
+    select
+        artist_id,
+        artist_name,
+        count(*) as song_count
     from songs
     where artist_name is not null
     group by artist_id, artist_name
@@ -25,13 +28,16 @@ names as (
         artist_name,
         row_number() over (
             partition by artist_id
-            order by song_count desc, length(artist_name), artist_name
+            order by song_count desc, length(artist_name), artist_name asc
         ) as choice
     from name_votes
 ),
 
 location_votes as (
-    select artist_id, artist_location, count(*) as song_count
+    select
+        artist_id,
+        artist_location,
+        count(*) as song_count
     from songs
     where artist_location is not null
     group by artist_id, artist_location
@@ -43,13 +49,17 @@ locations as (
         artist_location,
         row_number() over (
             partition by artist_id
-            order by song_count desc, artist_location
+            order by song_count desc, artist_location asc
         ) as choice
     from location_votes
 ),
 
 coordinate_votes as (
-    select artist_id, artist_latitude, artist_longitude, count(*) as song_count
+    select
+        artist_id,
+        artist_latitude,
+        artist_longitude,
+        count(*) as song_count
     from songs
     where artist_latitude is not null and artist_longitude is not null
     group by artist_id, artist_latitude, artist_longitude
@@ -62,7 +72,7 @@ coordinates as (
         artist_longitude,
         row_number() over (
             partition by artist_id
-            order by song_count desc, artist_latitude, artist_longitude
+            order by song_count desc, artist_latitude asc, artist_longitude asc
         ) as choice
     from coordinate_votes
 ),

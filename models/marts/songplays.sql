@@ -14,14 +14,10 @@ with
 
 events as (
     select * from {{ ref('stg_events') }}
-    where page = 'NextSong'
-    {% if sparkify_is_incremental() %}
-        -- Only what the loader committed since the last build, minus a lookback for late files.
-        and loaded_at > (
-            select {{ dbt.dateadd('hour', -1 * var('lookback_hours'), 'max(staged_at)') }}
-            from {{ this }}
-        )
-    {% endif %}
+    where
+        page = 'NextSong'
+        -- on incremental runs: only what was staged since the last build, minus the lookback
+        and {{ incremental_window_filter('loaded_at', 'staged_at') }}
 ),
 
 plays as (
@@ -48,7 +44,7 @@ distinct_plays as (
     select *
     from (
         select
-            plays.*,
+            *,
             row_number() over (
                 partition by songplay_id
                 order by loaded_at, source_key, source_line
@@ -71,7 +67,12 @@ new_plays as (
 ),
 
 catalogue as (
-    select song_id, title, artist_id, artist_name, duration
+    select
+        song_id,
+        title,
+        artist_id,
+        artist_name,
+        duration
     from {{ ref('stg_songs') }}
 ),
 

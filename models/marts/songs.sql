@@ -9,7 +9,7 @@ songs as (
 ranked as (
     -- a song file staged twice (the same file under two keys) is one song
     select
-        songs.*,
+        *,
         row_number() over (
             partition by song_id
             order by loaded_at, source_key

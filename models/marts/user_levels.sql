@@ -3,14 +3,20 @@
 with
 
 events as (
-    select user_id, level, event_at, event_ts_ms, session_id, item_in_session
+    select
+        user_id,
+        level,
+        event_at,
+        event_ts_ms,
+        session_id,
+        item_in_session
     from {{ ref('stg_events') }}
     where user_id is not null and level is not null
 ),
 
 ordered as (
     select
-        events.*,
+        *,
         lag(level) over (
             partition by user_id
             order by event_ts_ms, session_id, item_in_session, level
@@ -21,7 +27,10 @@ ordered as (
 changes as (
     -- a new version starts at a user's first event and wherever the level differs from the
     -- level of the event before
-    select user_id, level, event_at as valid_from
+    select
+        user_id,
+        level,
+        event_at as valid_from
     from ordered
     where previous_level is null or previous_level <> level
 ),

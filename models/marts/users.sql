@@ -10,7 +10,7 @@ events as (
 ranked as (
     -- a user's latest event decides their current attributes and level
     select
-        events.*,
+        *,
         row_number() over (
             partition by user_id
             order by event_ts_ms desc, session_id desc, item_in_session desc, level desc

@@ -10,27 +10,35 @@ staged as (
 ),
 
 built as (
-    select songplay_id, count(*) as copies
+    select
+        songplay_id,
+        count(*) as copies
     from {{ ref('songplays') }}
     group by songplay_id
 ),
 
 missing as (
-    select staged.songplay_id, 'staged but not in songplays' as problem
+    select
+        staged.songplay_id,
+        'staged but not in songplays' as problem
     from staged
     left join built on staged.songplay_id = built.songplay_id
     where built.songplay_id is null
 ),
 
 extra as (
-    select built.songplay_id, 'in songplays but not staged' as problem
+    select
+        built.songplay_id,
+        'in songplays but not staged' as problem
     from built
     left join staged on built.songplay_id = staged.songplay_id
     where staged.songplay_id is null
 ),
 
 duplicated as (
-    select songplay_id, 'more than once in songplays' as problem
+    select
+        songplay_id,
+        'more than once in songplays' as problem
     from built
     where copies > 1
 )

@@ -1,0 +1,33 @@
+"""The code base stays ruff- and sqlfluff-clean (the same checks as `make lint`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.python.conftest import PROJECT_DIR
+
+BIN = Path(sys.executable).parent
+
+
+def test_ruff_check_and_format() -> None:
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run(
+            [str(BIN / "ruff"), *args], cwd=PROJECT_DIR, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sqlfluff_lint(profiles_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    result = subprocess.run(
+        [str(BIN / "sqlfluff"), "lint", "models", "analyses", "tests/dbt"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
