@@ -261,8 +261,10 @@ def _main(args: argparse.Namespace) -> int:
     )
     with open_destination(config, args) as dest:
         stats, warnings = run(dest, source, tables, opts, sys.stdout)
-    for warning in warnings:
+    for warning in warnings[:10]:
         print(f"warning: {warning}", file=sys.stderr)
+    if len(warnings) > 10:
+        print(f"warning: ... and {len(warnings) - 10} more like these", file=sys.stderr)
     if not args.dry_run:
         print(summary_table(stats))
         if not any(s.new_files for s in stats):

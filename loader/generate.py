@@ -230,6 +230,33 @@ LOGGED_OUT_PAGES = [
 ]
 NEXT_SONG_SHARE = 6820 / 7770  # logged-in events that are plays, as in the real month
 LOGGED_OUT_SHARE = 286 / 8056
+# Share of plays per UTC hour in the real month: quiet nights, a late-afternoon peak.
+HOURLY_WEIGHTS = [
+    155,
+    154,
+    117,
+    109,
+    136,
+    162,
+    183,
+    179,
+    207,
+    270,
+    312,
+    336,
+    308,
+    324,
+    432,
+    477,
+    542,
+    494,
+    498,
+    367,
+    360,
+    280,
+    217,
+    201,
+]
 LEVEL_CHANGE_SHARE = 0.08  # 8 of the 98 real users change level during the month
 
 
@@ -440,7 +467,8 @@ def _day_events(args: tuple[Options, list[Song], list[Song], list[User], int, in
     session_id = first_session
     while len(lines) < events_today:
         session_id += 1
-        ts = rng.randint(day_start, day_end - 3_600_000)
+        hour = rng.choices(range(24), weights=HOURLY_WEIGHTS)[0]
+        ts = day_start + hour * 3_600_000 + rng.randrange(3_600_000)
         if rng.random() < LOGGED_OUT_SHARE * 3:  # a logged-out visit of a few events
             level = _dumps(rng.choice(["free", "paid"]))
             for item in range(rng.randint(1, 3)):
@@ -456,7 +484,7 @@ def _day_events(args: tuple[Options, list[Song], list[Song], list[User], int, in
             continue
         index = rng.randrange(len(users))
         user, f = users[index], frags[index]
-        length = rng.randint(1, 60)
+        length = min(int(rng.expovariate(1 / 9)) + 1, 120)  # real sessions: ~9 plays on average
         item = rng.randint(0, 3)
         for _ in range(length):
             if ts > day_end:
