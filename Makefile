@@ -4,12 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA ?= data/demo
-TARGET ?= dev
+TARGET ?= $(or $(SPARKIFY_TARGET),dev)
+
+# `python -m infra up` writes the Redshift endpoint and role here (no secrets): export them.
+ifneq ($(wildcard sparkify.env),)
+include sparkify.env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' sparkify.env)
+endif
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup demo report real-data test lint docs clean help
+.PHONY: setup demo report real-data test lint docs infra-up infra-status infra-down clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +58,15 @@ lint: setup  ## ruff and sqlfluff
 docs: setup  ## generate the dbt docs site and serve it on http://127.0.0.1:8080
 	$(BIN)/dbt docs generate --target $(TARGET)
 	$(BIN)/dbt docs serve --target $(TARGET) --host 127.0.0.1 --port 8080 --no-browser
+
+infra-up: setup  ## provision Redshift (see README: it costs money until infra-down)
+	$(BIN)/python -m infra up
+
+infra-status: setup  ## what exists, its state and cost per hour
+	$(BIN)/python -m infra status
+
+infra-down: setup  ## delete everything infra-up created
+	$(BIN)/python -m infra down
 
 clean:  ## remove the build outputs and the demo warehouse (keeps .venv and data)
 	rm -rf target logs reports sparkify.duckdb sparkify.duckdb.wal
