@@ -18,8 +18,9 @@ from typing import TextIO
 
 from loader.destinations.base import Batch, Destination, LedgerEntry
 from loader.errors import ConfigError, DataError
+from loader.fast_parse import FastParser
 from loader.progress import Progress, log
-from loader.records import check_rejects, parse_object
+from loader.records import check_rejects
 from loader.sources import Source, SourceObject
 from loader.tables import Table
 
@@ -36,6 +37,7 @@ class RunOptions:
     replace_changed: bool = False
     batch_bytes: int = DEFAULT_BATCH_BYTES
     progress: bool = True
+    workdir: str | None = None  # where temporary batch files go (default: the system's)
 
 
 @dataclass
@@ -130,25 +132,27 @@ def load_client_side(
                 delete_all=opts.full_refresh and index == 0,
                 replace_keys=[o.key for o in objects if o.key in replace],
             )
+            fetched = []
             for obj, data in source.fetch_many(objects):
-                parsed = parse_object(data, obj.key, plan.table, opts.invalid_char)
-                batch.rows.extend(parsed.rows)
-                batch.rejects.extend(parsed.rejects)
-                batch.entries.append(
-                    LedgerEntry(
-                        obj.key,
-                        obj.etag,
-                        obj.size,
-                        len(parsed.rows),
-                        len(parsed.rejects),
-                        batch.batch_id,
-                    )
-                )
+                fetched.append((obj, data))
                 progress.update()
-            check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
-            dest.commit_batch(batch)  # type: ignore[attr-defined]
+            connection = dest.parser_connection()  # type: ignore[attr-defined]
+            parser = FastParser(plan.table, connection, opts.invalid_char, workdir=opts.workdir)
+            parsed = parser.parse(fetched)
+            del fetched
+            try:
+                batch.rows, batch.rejects, batch.fast = parsed.python_rows, parsed.rejects, parsed
+                for obj in objects:
+                    rows, rejected = parsed.counts.get(obj.key, (0, 0))
+                    batch.entries.append(
+                        LedgerEntry(obj.key, obj.etag, obj.size, rows, rejected, batch.batch_id)
+                    )
+                check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
+                dest.commit_batch(batch)  # type: ignore[attr-defined]
+            finally:
+                parsed.drop()
             rejected_so_far += len(batch.rejects)
-            stats.rows += len(batch.rows)
+            stats.rows += parsed.rows
             stats.rejects += len(batch.rejects)
             stats.bytes += sum(o.size for o in objects)
             stats.new_files += len(objects)

@@ -85,6 +85,7 @@ class Batch:
     entries: list[LedgerEntry] = field(default_factory=list)
     delete_all: bool = False  # --full-refresh: replace the table's rows and ledger
     replace_keys: list[str] = field(default_factory=list)  # changed objects being reloaded
+    fast: Any = None  # fast_parse.FastBatch: rows DuckDB parsed, still in a temp table
 
 
 class Destination(ABC):

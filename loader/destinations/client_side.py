@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from loader.destinations.base import (
     LEDGER,
@@ -33,6 +34,14 @@ class ClientSideDestination(Destination):
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         """Insert many rows inside the current transaction, through the engine's bulk path."""
 
+    @abstractmethod
+    def parser_connection(self) -> Any:
+        """The DuckDB connection the fast parser works in (its temp tables live there)."""
+
+    @abstractmethod
+    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
+        """Insert the rows the fast parser left in its temp table, in the current transaction."""
+
     def commit_batch(self, batch: Batch) -> None:
         table = batch.table
         data_columns = [(c.name, c.type) for c in table.columns] + list(META_COLUMNS)
@@ -51,6 +60,8 @@ class ClientSideDestination(Destination):
                 )
             rows = [(*row, batch.batch_id, batch.loaded_at) for row in batch.rows]
             self.bulk_insert(table.name, data_columns, rows)
+            if batch.fast is not None and batch.fast.fast_rows:
+                self.insert_fast(table.name, data_columns, batch)
             ledger_rows = [
                 (
                     table.name,

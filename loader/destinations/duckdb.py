@@ -12,9 +12,10 @@ from pathlib import Path
 
 import duckdb
 
-from loader.destinations.base import SCHEMA, LedgerEntry, quote_ident, quote_literal
+from loader.destinations.base import SCHEMA, Batch, LedgerEntry, quote_ident, quote_literal
 from loader.destinations.client_side import ClientSideDestination
 from loader.errors import ConfigError, TransientError
+from loader.fast_parse import FAST_TABLE
 
 DUCK_TYPES = {
     "text": "VARCHAR",
@@ -91,6 +92,19 @@ class DuckDBDestination(ClientSideDestination):
             [table],
         ).fetchall()
         return {r[0]: LedgerEntry(*r) for r in rows}
+
+    def parser_connection(self) -> duckdb.DuckDBPyConnection:
+        return self.con
+
+    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
+        names = ", ".join(quote_ident(name) for name, _ in columns)
+        count = len(columns) - 4  # data columns, then key, line, batch, loaded_at
+        values = ", ".join(f"v{i}" for i in range(count))
+        self.con.execute(
+            f"insert into {self.qualified(table)} ({names}) "  # noqa: S608 - quoted identifiers
+            f"select {values}, source_key, source_line, ?, ? from {FAST_TABLE}",
+            [batch.batch_id, batch.loaded_at],
+        )
 
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         if not rows:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import tempfile
 from collections.abc import Iterator, Sequence
 
+import duckdb
 import psycopg2
 import psycopg2.errors
 
-from loader.destinations.base import SCHEMA, LedgerEntry, quote_ident
+from loader.destinations.base import SCHEMA, Batch, LedgerEntry, quote_ident, quote_literal
 from loader.destinations.client_side import ClientSideDestination
 from loader.errors import ConfigError, TransientError
+from loader.fast_parse import FAST_TABLE
 from loader.profiles import PostgresConfig
 
 PG_TYPES = {
@@ -64,12 +67,15 @@ class PostgresDestination(ClientSideDestination):
                 f"{message}"
             ) from None
         self.con.autocommit = False
+        self._parser: duckdb.DuckDBPyConnection | None = None
         if read_only:
             self.con.set_session(readonly=True)
 
     def close(self) -> None:
         with contextlib.suppress(psycopg2.Error):
             self.con.close()
+        if self._parser is not None:
+            self._parser.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -122,6 +128,28 @@ class PostgresDestination(ClientSideDestination):
             (table,),
         )
         return {r[0]: LedgerEntry(*r) for r in rows}
+
+    def parser_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._parser is None:
+            self._parser = duckdb.connect()
+        return self._parser
+
+    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
+        """DuckDB writes the parsed rows as CSV; PostgreSQL's COPY reads them."""
+        count = len(columns) - 4
+        values = ", ".join(f"v{i}" for i in range(count))
+        with tempfile.TemporaryDirectory(prefix="sparkify-pg-") as tmp:
+            path = f"{tmp}/rows.csv"
+            self.parser_connection().execute(
+                f"copy (select {values}, source_key, source_line, ?, ? from {FAST_TABLE}) "  # noqa: S608
+                f"to {quote_literal(path)} (format csv, header false)",
+                [batch.batch_id, batch.loaded_at],
+            )
+            names = ", ".join(quote_ident(name) for name, _ in columns)
+            with open(path, encoding="utf-8") as rows, self.con.cursor() as cur:
+                cur.copy_expert(
+                    f"copy {self.qualified(table)} ({names}) from stdin with (format csv)", rows
+                )
 
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         if not rows:
