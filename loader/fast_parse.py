@@ -221,25 +221,24 @@ class FastParser:
             inner, bad, values = self._checks()
             typed = ", ".join(f"{v} as v{i}" for i, v in enumerate(values))
             con.execute(
-                "create or replace temp table sparkify_rows as select n, "
-                f"({' or '.join(bad)} or (has_keys is not true)) as is_bad, {typed} from "
+                f"create or replace temp table {FAST_TABLE} as select {typed}, "
+                "s.key as source_key, cast(n - s.first + 1 as integer) as source_line, "
+                f"({' or '.join(bad)} or (has_keys is not true)) as is_bad from "
                 f"(select r.rowid as n, k.has_keys, {', '.join(inner)} "
-                "from sparkify_raw as r positional join sparkify_keys as k)"
+                "from sparkify_raw as r positional join sparkify_keys as k) as checked "
+                "join sparkify_spans as s on n >= s.first and n < s.stop"
             )
-            con.execute(
-                "create or replace temp table sparkify_bad as select distinct s.key "
-                "from sparkify_rows as r join sparkify_spans as s "
-                "on r.n >= s.first and r.n < s.stop where r.is_bad"
-            )
-            rejected = {row[0] for row in con.execute("select key from sparkify_bad").fetchall()}
-            names = ", ".join(f"v{i}" for i in range(len(values)))
-            con.execute(
-                f"create or replace temp table {FAST_TABLE} as select {names}, "
-                "s.key as source_key, cast(r.n - s.first + 1 as integer) as source_line "
-                "from sparkify_rows as r join sparkify_spans as s "
-                "on r.n >= s.first and r.n < s.stop "
-                "where s.key not in (select key from sparkify_bad) order by r.n"
-            )
+            rejected = {
+                row[0]
+                for row in con.execute(
+                    f"select distinct source_key from {FAST_TABLE} where is_bad"
+                ).fetchall()
+            }
+            if rejected:
+                con.execute(
+                    f"delete from {FAST_TABLE} where source_key in (select unnest(?::varchar[]))",
+                    [sorted(rejected)],
+                )
             kept = {key for key, _, _ in spans} - rejected
             for key, first, stop in spans:
                 if key in kept:
