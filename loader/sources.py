@@ -7,17 +7,36 @@ client, adaptive retries for throttling and resets, and unsigned requests for pu
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from loader.errors import ConfigError, TransientError
+from loader.errors import ConfigError, DataError, TransientError
 
 PUBLIC_BUCKET_REGION = {"udacity-dend": "us-west-2"}
+SUFFIXES = (".json", ".json.gz")  # .json.gz: gzip NDJSON, e.g. the parts of loader.compact
+
+
+def is_data_key(key: str) -> bool:
+    return key.endswith(SUFFIXES)
+
+
+def decode_object(key: str, data: bytes) -> bytes:
+    """The object's JSON bytes: gzip objects are decompressed, others returned as they are."""
+    if not key.endswith(".gz"):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(
+            f"{key}: not a valid gzip object ({exc}); nothing of this batch was loaded"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -47,14 +66,14 @@ class Source:
         workers = self.workers(len(objects))
         if workers <= 1:
             for obj in objects:
-                data = self.read(obj.key)
+                data = self.read_data(obj.key)
                 if on_done:
                     on_done(obj)
                 yield obj, data
             return
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for obj, data in zip(
-                objects, pool.map(lambda o: self.read(o.key), objects), strict=True
+                objects, pool.map(lambda o: self.read_data(o.key), objects), strict=True
             ):
                 if on_done:
                     on_done(obj)
@@ -62,6 +81,9 @@ class Source:
 
     def workers(self, count: int) -> int:
         return 1
+
+    def read_data(self, key: str) -> bytes:
+        return decode_object(key, self.read(key))
 
 
 class LocalSource(Source):
@@ -79,7 +101,7 @@ class LocalSource(Source):
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()
             for name in sorted(filenames):
-                if not name.endswith(".json"):
+                if not is_data_key(name):
                     continue
                 path = Path(dirpath) / name
                 data = path.read_bytes()
@@ -152,7 +174,7 @@ class S3Source(Source):
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    if item["Key"].endswith(".json"):
+                    if is_data_key(item["Key"]):
                         found.append(
                             SourceObject(item["Key"][strip:], item["Size"], item["ETag"].strip('"'))
                         )

@@ -214,6 +214,14 @@ class RedshiftDestination(Destination):
         ]
         if table.jsonpaths_key:
             lines.append("timeformat 'epochmillisecs'")
+        compressed = {o.key.endswith(".gz") for o in plan.new}
+        if compressed == {True}:
+            lines.append("gzip")
+        elif len(compressed) > 1:
+            raise ConfigError(
+                f"{table.name}: the new objects mix gzip and plain JSON; one COPY reads one "
+                "kind: load the compacted layout or the original, not both"
+            )
         if manifest:
             lines.append("manifest")
         if opts.invalid_char is not None:
