@@ -155,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tuning = p.add_argument_group("tuning and output")
     tuning.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="retry a batch this often after a transient failure, with backoff (default 3)",
+    )
+    tuning.add_argument(
+        "--s3-workers",
+        type=int,
+        default=32,
+        help="parallel S3 GETs over one pooled set of connections (default 32)",
+    )
+    tuning.add_argument(
         "--batch-mb", type=int, default=256, help="commit every N MB of source data (default 256)"
     )
     tuning.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -227,13 +239,19 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--max-errors must be 0 or more")
     if args.batch_mb < 1:
         raise ConfigError("--batch-mb must be at least 1")
+    if not 1 <= args.s3_workers <= 256:
+        raise ConfigError("--s3-workers must be between 1 and 256")
     if args.accept_invalid_chars is not None and len(args.accept_invalid_chars) != 1:
         raise ConfigError("--accept-invalid-chars takes a single character")
     profiles = args.profiles_dir / "profiles.yml" if args.profiles_dir else None
     target_name, config = load_target(args.target, profiles)
     source = (
         open_source(
-            args.source, region=args.region, endpoint_url=args.endpoint_url, unsigned=args.unsigned
+            args.source,
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            unsigned=args.unsigned,
+            max_workers=args.s3_workers,
         )
         if args.source.startswith("s3://")
         else open_source(args.source)
@@ -253,6 +271,7 @@ def _main(args: argparse.Namespace) -> int:
         invalid_char=args.accept_invalid_chars,
         replace_changed=args.replace_changed,
         batch_bytes=args.batch_mb * 1024 * 1024,
+        retries=max(args.retries, 0),
         progress=not args.no_progress,
     )
     log(

@@ -67,6 +67,7 @@ class FastBatch:
     python_rows: list[tuple] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (rows, rejects)
+    present: set[str] = field(default_factory=set)  # columns whose key some record had
 
     @property
     def rows(self) -> int:
@@ -95,6 +96,7 @@ class FastParser:
         parsed = parse_object(data, key, self.table, self.invalid_char)
         batch.python_rows.extend(parsed.rows)
         batch.rejects.extend(parsed.rejects)
+        batch.present |= parsed.present
         batch.counts[key] = (len(parsed.rows), len(parsed.rejects))
 
     def parse(self, objects: list[tuple[SourceObject, bytes]]) -> FastBatch:
@@ -219,11 +221,12 @@ class FastParser:
                 [[k for k, _, _ in spans], [f for _, f, _ in spans], [e for _, _, e in spans]],
             )
             inner, bad, values = self._checks()
+            all_null = " and ".join(f"{v} is null" for v in values)  # Python rejects those
             typed = ", ".join(f"{v} as v{i}" for i, v in enumerate(values))
             con.execute(
                 f"create or replace temp table {FAST_TABLE} as select {typed}, "
                 "s.key as source_key, cast(n - s.first + 1 as integer) as source_line, "
-                f"({' or '.join(bad)} or (has_keys is not true)) as is_bad from "
+                f"({' or '.join(bad)} or (has_keys is not true) or ({all_null})) as is_bad from "
                 f"(select r.rowid as n, k.has_keys, {', '.join(inner)} "
                 "from sparkify_raw as r positional join sparkify_keys as k) as checked "
                 "join sparkify_spans as s on n >= s.first and n < s.stop"
@@ -244,6 +247,8 @@ class FastParser:
                 if key in kept:
                     batch.counts[key] = (stop - first, 0)
             batch.fast_rows = sum(stop - first for key, first, stop in spans if key in kept)
+            if batch.fast_rows:  # every fast row had every key
+                batch.present |= {c.name for c in self.table.columns}
             return kept
         finally:
             self._cleanup()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from loader.destinations.base import Batch, Destination, LedgerEntry
-from loader.errors import ConfigError, DataError
+from loader.errors import ConfigError, DataError, TransientError
 from loader.fast_parse import FastParser
 from loader.progress import Progress, log
 from loader.records import check_rejects
@@ -38,6 +38,8 @@ class RunOptions:
     batch_bytes: int = DEFAULT_BATCH_BYTES
     progress: bool = True
     workdir: str | None = None  # where temporary batch files go (default: the system's)
+    retries: int = 3  # transient failures of a batch commit are retried this often
+    retry_delay: float = 1.0  # seconds before the first retry; doubles each time
 
 
 @dataclass
@@ -148,7 +150,12 @@ def load_client_side(
                         LedgerEntry(obj.key, obj.etag, obj.size, rows, rejected, batch.batch_id)
                     )
                 check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
-                dest.commit_batch(batch)  # type: ignore[attr-defined]
+                check_fields(plan.table, parsed.present, parsed.rows)
+                commit_with_retries(dest, batch, opts)
+                log(
+                    f"{plan.table.name}: committed batch {index + 1}/{len(chunks)} "
+                    f"({parsed.rows:,} rows from {len(objects):,} objects)"
+                )
             finally:
                 parsed.drop()
             rejected_so_far += len(batch.rejects)
@@ -161,6 +168,42 @@ def load_client_side(
                 log(f"rejected {reject}")
     finally:
         progress.close()
+
+
+def check_fields(table: Table, present: set[str], rows: int) -> None:
+    """Refuse a batch in which a column's key appears in no record: the JSONPaths file (or the
+    data) is wrong, and loading would silently null the column."""
+    missing = [c for c in table.columns if c.name not in present]
+    if rows and missing:
+        names = ", ".join(f"{c.json_path} ({c.name})" for c in missing)
+        raise DataError(
+            f"{table.name}: {names} found in no record of this batch; check the "
+            "JSONPaths file and the data. Nothing of this batch was loaded"
+        )
+
+
+def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> None:
+    """Commit a batch; on a transient failure reconnect and retry with exponential backoff.
+    A retry first asks the ledger whether the lost commit went through, so none is doubled."""
+    for attempt in range(1, opts.retries + 2):
+        try:
+            if attempt > 1 and any(
+                e.batch_id == batch.batch_id for e in dest.ledger(batch.table.name).values()
+            ):
+                log(f"{batch.table.name}: batch {batch.batch_id} was committed before the failure")
+                return
+            dest.commit_batch(batch)  # type: ignore[attr-defined]
+            return
+        except TransientError as exc:
+            if attempt > opts.retries:
+                raise
+            delay = opts.retry_delay * 2 ** (attempt - 1)
+            log(
+                f"transient failure ({exc}); retrying batch in {delay:.1f}s "
+                f"(attempt {attempt + 1} of {opts.retries + 1})"
+            )
+            time.sleep(delay)
+            dest.reconnect()  # type: ignore[attr-defined]
 
 
 def check_schema(dest: Destination, tables: Iterable[Table], full_refresh: bool) -> list[str]:

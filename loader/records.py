@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loader.errors import DataError
 from loader.tables import BIGINT, DOUBLE, INTEGER, TEXT, Column, Table
@@ -55,6 +55,7 @@ class Reject:
 class Parsed:
     rows: list[tuple]
     rejects: list[Reject]
+    present: set[str] = field(default_factory=set)  # columns whose key some record had
 
 
 class BadValue(Exception):
@@ -160,6 +161,7 @@ def parse_object(data: bytes, key: str, table: Table, invalid_char: str | None =
     text, rejects = decode_text(data, key, invalid_char)
     rows: list[tuple] = []
     columns = table.columns
+    present: set[str] = set()
     for line, start, end, value, error in _values(text):
         if error is not None:
             rejects.append(Reject(key, line, text[start:end][:MAX_RAW], error))
@@ -179,8 +181,20 @@ def parse_object(data: bytes, key: str, table: Table, invalid_char: str | None =
         except BadValue as exc:
             rejects.append(Reject(key, line, text[start:end][:MAX_RAW], str(exc)))
             continue
+        if all(v is None for v in row):
+            rejects.append(
+                Reject(
+                    key,
+                    line,
+                    text[start:end][:MAX_RAW],
+                    "record has no values: every field is null or missing",
+                )
+            )
+            continue
+        if len(present) < len(columns):
+            present.update(c.name for c in columns if c.path[0] in value)
         rows.append((*row, key, line))
-    return Parsed(rows, rejects)
+    return Parsed(rows, rejects, present)
 
 
 def _values(text: str) -> Iterator[tuple[int, int, int, object, str | None]]:

@@ -151,7 +151,11 @@ class S3Source(Source):
             unsigned = session.get_credentials() is None
         config = Config(
             region_name=region,
-            retries={"max_attempts": 8, "mode": "adaptive"},
+            # throttling and resets are retried with backoff (SPARKIFY_S3_MAX_ATTEMPTS tunes it)
+            retries={
+                "max_attempts": int(os.environ.get("SPARKIFY_S3_MAX_ATTEMPTS", "8")),
+                "mode": "adaptive",
+            },
             max_pool_connections=max(max_workers, 10),
             connect_timeout=10,
             read_timeout=60,

@@ -34,6 +34,9 @@ class ClientSideDestination(Destination):
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         """Insert many rows inside the current transaction, through the engine's bulk path."""
 
+    def reconnect(self) -> None:
+        """Open a fresh connection after a transient failure (engines with a server)."""
+
     @abstractmethod
     def parser_connection(self) -> Any:
         """The DuckDB connection the fast parser works in (its temp tables live there)."""

@@ -50,6 +50,20 @@ class PostgresDestination(ClientSideDestination):
     type_names = PG_TYPES
 
     def __init__(self, config: PostgresConfig, read_only: bool = False) -> None:
+        self.config, self.read_only = config, read_only
+        self._connect()
+        self._parser: duckdb.DuckDBPyConnection | None = None
+
+    def reconnect(self) -> None:
+        with contextlib.suppress(psycopg2.Error):
+            self.con.close()
+        try:
+            self._connect()
+        except ConfigError as exc:
+            raise TransientError(str(exc)) from None
+
+    def _connect(self) -> None:
+        config, read_only = self.config, self.read_only
         try:
             self.con = psycopg2.connect(
                 host=config.host,
@@ -67,7 +81,6 @@ class PostgresDestination(ClientSideDestination):
                 f"{message}"
             ) from None
         self.con.autocommit = False
-        self._parser: duckdb.DuckDBPyConnection | None = None
         if read_only:
             self.con.set_session(readonly=True)
 
@@ -98,10 +111,13 @@ class PostgresDestination(ClientSideDestination):
             cur.execute(sql.replace("?", "%s"), tuple(params))
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        with self.con.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), tuple(params))
-            rows = cur.fetchall()
-        self.con.rollback()  # end the read-only transaction
+        try:
+            with self.con.cursor() as cur:
+                cur.execute(sql.replace("?", "%s"), tuple(params))
+                rows = cur.fetchall()
+            self.con.rollback()  # end the read-only transaction
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
         return rows
 
     def execute_ddl(self, statements: list[str]) -> None:
