@@ -228,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, TransientError):
+            print(
+                "the unfinished batch was rolled back; committed batches are kept: rerun to "
+                "continue where it stopped",
+                file=sys.stderr,
+            )
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: nothing of the unfinished batch was committed", file=sys.stderr)
@@ -256,14 +262,18 @@ def _main(args: argparse.Namespace) -> int:
         if args.source.startswith("s3://")
         else open_source(args.source)
     )
-    tables: list[Table] = []
-    if "songs" in args.tables:
-        song = songs_table()
-        tables.append(Table(song.name, _prefix(args.song_prefix), song.columns))
-    if "events" in args.tables:
+    # Both staging tables always exist (dbt's sources need them); --tables picks what loads.
+    song = songs_table()
+    schema = [Table(song.name, _prefix(args.song_prefix), song.columns)]
+    try:
         document, url = read_jsonpaths(source, args.jsonpaths, args)
         events = events_table(document, url)
-        tables.append(Table(events.name, _prefix(args.log_prefix), events.columns, url))
+        schema.append(Table(events.name, _prefix(args.log_prefix), events.columns, url))
+    except ConfigError:
+        if "events" in args.tables:
+            raise
+    wanted = {"songs": "staging_songs", "events": "staging_events"}
+    tables = [t for t in schema if t.name in {wanted[name] for name in args.tables}]
     opts = RunOptions(
         full_refresh=args.full_refresh,
         dry_run=args.dry_run,
@@ -279,7 +289,7 @@ def _main(args: argparse.Namespace) -> int:
         + (" [dry run]" if args.dry_run else "")
     )
     with open_destination(config, args) as dest:
-        stats, warnings = run(dest, source, tables, opts, sys.stdout)
+        stats, warnings = run(dest, source, tables, opts, sys.stdout, schema)
     for warning in warnings[:10]:
         print(f"warning: {warning}", file=sys.stderr)
     if len(warnings) > 10:

@@ -206,14 +206,19 @@ def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> No
             dest.reconnect()  # type: ignore[attr-defined]
 
 
-def check_schema(dest: Destination, tables: Iterable[Table], full_refresh: bool) -> list[str]:
-    """DDL to run: create what is missing; refuse a table whose columns differ from the spec."""
+def check_schema(
+    dest: Destination, tables: Iterable[Table], full_refresh: bool, loading: set[str] | None = None
+) -> list[str]:
+    """DDL to run: create what is missing; refuse a table whose columns differ from the spec
+    (``--full-refresh`` recreates it, but only a table this run loads)."""
     tables = list(tables)
     statements = dest.schema_ddl(tables)
     for table in tables:
         existing = dest.table_columns(table.name)
         wanted = [name for name, _ in dest.data_columns(table)]
         if existing is not None and existing != wanted:
+            if loading is not None and table.name not in loading:
+                continue  # not loaded by this run: left exactly as it is
             if not full_refresh:
                 raise ConfigError(
                     f"staging.{table.name} has columns ({', '.join(existing)}) but the JSONPaths "
@@ -225,10 +230,16 @@ def check_schema(dest: Destination, tables: Iterable[Table], full_refresh: bool)
 
 
 def run(
-    dest: Destination, source: Source, tables: list[Table], opts: RunOptions, out: TextIO
+    dest: Destination,
+    source: Source,
+    tables: list[Table],
+    opts: RunOptions,
+    out: TextIO,
+    schema: list[Table] | None = None,
 ) -> tuple[list[TableStats], list[str]]:
-    """Stage every table; return per-table stats and warnings (changed objects)."""
-    statements = check_schema(dest, tables, opts.full_refresh)
+    """Stage ``tables`` (after creating every table of ``schema``); return per-table stats and
+    warnings (changed objects)."""
+    statements = check_schema(dest, schema or tables, opts.full_refresh, {t.name for t in tables})
     if opts.dry_run:
         print("-- schema (run only where missing)", file=out)
         for statement in statements:

@@ -151,12 +151,13 @@ class S3Server:
     server: object
 
     @classmethod
-    def start(cls) -> S3Server:
+    def start(cls, port: int | None = None) -> S3Server:
+        """Start moto's S3 server; its data lives in this process, so a restart keeps it."""
         from moto.server import ThreadedMotoServer
 
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        port = free_port()
+        port = port or free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         deadline = time.monotonic() + 30
@@ -170,6 +171,9 @@ class S3Server:
 
     def stop(self) -> None:
         self.server.stop()  # type: ignore[attr-defined]
+
+    def restart(self) -> S3Server:
+        return S3Server.start(int(self.endpoint.rsplit(":", 1)[1]))
 
     def client(self):
         import boto3

@@ -1,0 +1,263 @@
+"""Bad input, kind by kind: each has one documented outcome (docs/reliability.md) and the good
+data around it stays staged and correct.
+
+Outcomes: STAGED (loaded exactly, as Redshift's COPY would), REJECTED (exit 1, the error names
+file:line:reason, nothing of the batch loaded; with --max-errors the record goes to
+staging.load_rejects and the rest loads), REFUSED (exit 2, a configuration error; nothing touched).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.python.loader.helpers import copy_days, duck, stage
+
+GOOD = {
+    "artist": "Muse",
+    "auth": "Logged In",
+    "firstName": "Ann",
+    "gender": "F",
+    "itemInSession": 0,
+    "lastName": "Lee",
+    "length": 201.5,
+    "level": "paid",
+    "location": "Here",
+    "method": "PUT",
+    "page": "NextSong",
+    "registration": 1.5e12,
+    "sessionId": 7,
+    "song": "Uprising",
+    "status": 200,
+    "ts": 1541105830796,
+    "userAgent": '"Mozilla"',
+    "userId": "7",
+}
+BAD_KEY = "log_data/2018/11/2018-11-30-events.json"
+
+
+def event(**changes: object) -> dict:
+    record = dict(GOOD)
+    for key, value in changes.items():
+        if value is ...:
+            record.pop(key)
+        else:
+            record[key] = value
+    return record
+
+
+def line(record: dict) -> bytes:
+    return json.dumps(record).encode()
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    data: bytes
+    outcome: str  # STAGED, REJECTED or REFUSED
+    reason: str = ""  # for REJECTED: text the error must contain
+    rows: int | None = None  # for STAGED: rows staged from the bad file
+    key: str = BAD_KEY
+
+
+CASES = [
+    Case("truncated JSON", line(GOOD) + b"\n" + line(GOOD)[:40], "REJECTED", ":2: truncated JSON"),
+    Case(
+        "non-UTF-8 byte",
+        line(GOOD) + b"\n" + line(event(song="caf\udce9")).replace(b"\\udce9", b"\xe9"),
+        "REJECTED",
+        ":2: invalid UTF-8 byte 0xe9",
+    ),
+    Case("UTF-8 BOM", b"\xef\xbb\xbf" + line(GOOD), "STAGED", rows=1),
+    Case("CRLF line endings", line(GOOD) + b"\r\n" + line(GOOD) + b"\r\n", "STAGED", rows=2),
+    Case("empty file", b"", "STAGED", rows=0),
+    Case(
+        "JSON array instead of NDJSON",
+        b"[" + line(GOOD) + b", " + line(GOOD) + b"]",
+        "REJECTED",
+        ":1: expected a JSON object, got an array",
+    ),
+    Case(
+        "several objects on one line",
+        line(GOOD) + b" " + line(event(itemInSession=1)),
+        "STAGED",
+        rows=2,
+    ),
+    Case(
+        "string ts",
+        line(event(ts="1541105830796")),
+        "REJECTED",
+        ":1: ts: expected an integer, got the string",
+    ),
+    Case(
+        "text sessionId",
+        line(event(sessionId="abc")),
+        "REJECTED",
+        ":1: session_id: expected an integer",
+    ),
+    Case(
+        "numbers where text is expected",
+        line(event(artist=883, song=4.6, firstName=12)),
+        "STAGED",
+        rows=1,
+    ),
+    Case("huge number", line(event(ts=10**30)), "REJECTED", "out of range for bigint"),
+    Case(
+        "missing keys (some records)",
+        line(GOOD) + b"\n" + line(event(song=..., artist=..., length=...)),
+        "STAGED",
+        rows=2,
+    ),
+    Case(
+        "extra and nested keys",
+        line(event(extra={"nested": [1, {"deep": True}]}, more=1)),
+        "STAGED",
+        rows=1,
+    ),
+    Case(
+        "key differing only in case",
+        line(event(userId=..., UserId="7")),
+        "REJECTED",
+        "differs only in letter case",
+    ),
+    Case("all-null record", line({k: None for k in GOOD}), "REJECTED", "record has no values"),
+    Case("10 MB line", line(event(song="x" * 10_000_000)), "STAGED", rows=1),
+    Case("JSON scalar line", line(GOOD) + b"\n42", "REJECTED", ":2: expected a JSON object"),
+    Case("NaN", line(GOOD).replace(b"201.5", b"NaN"), "REJECTED", "NaN is not valid JSON"),
+    Case("NUL character in text", line(event(song="a\u0000b")), "REJECTED", "NUL character"),
+    Case("blank lines between records", line(GOOD) + b"\n\n\n" + line(GOOD), "STAGED", rows=2),
+    Case(
+        "pretty-printed object over several lines",
+        json.dumps(GOOD, indent=2).encode(),
+        "STAGED",
+        rows=1,
+    ),
+    Case(
+        "object key with quotes, semicolon, spaces and unicode",
+        line(GOOD),
+        "STAGED",
+        rows=1,
+        key='log_data/2018/11/it\'s; drop table x -- día "1".json',
+    ),
+]
+
+
+@pytest.fixture
+def source(small_generated: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    copy_days(small_generated, root, days=[1, 2])
+    return root
+
+
+def good_rows() -> list[tuple]:
+    with duck() as con:
+        return con.execute(
+            "select * exclude (_batch_id, _loaded_at) from staging.staging_events "
+            "order by _source_key, _source_line"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_has_its_documented_outcome(
+    case: Case, source: Path, profiles_dir: Path, capsys
+) -> None:
+    assert stage("--source", str(source), "--tables", "events") == 0
+    before = good_rows()
+    bad = source / case.key
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(case.data)
+    capsys.readouterr()
+    code = stage("--source", str(source), "--tables", "events")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    with duck() as con:
+        staged = con.execute(
+            "select count(*) from staging.staging_events where _source_key = ?", [case.key]
+        ).fetchone()[0]
+        ledger = con.execute(
+            "select count(*) from staging.load_ledger where object_key = ?", [case.key]
+        ).fetchone()[0]
+    if case.outcome == "STAGED":
+        assert code == 0, err
+        assert staged == case.rows and ledger == 1
+    else:
+        assert case.outcome == "REJECTED"
+        assert code == 1
+        assert f"{case.key}{case.reason}" in err or (case.key in err and case.reason in err), err
+        assert staged == 0 and ledger == 0
+        # with --max-errors the bad records are kept aside and the good ones load
+        assert stage("--source", str(source), "--tables", "events", "--max-errors", "5") == 0
+        with duck() as con:
+            rejects = con.execute(
+                "select line_number, reason from staging.load_rejects where object_key = ?",
+                [case.key],
+            ).fetchall()
+        assert rejects and all(case.reason.split(": ")[-1] in r[1] for r in rejects)
+    assert [r for r in good_rows() if r[-2] != case.key] == before  # good data untouched
+
+
+def test_numbers_where_text_is_expected_keep_their_exact_text(
+    source: Path, profiles_dir: Path
+) -> None:
+    (source / BAD_KEY).write_bytes(line(event(artist=883, song=4.6, firstName=12)))
+    assert stage("--source", str(source), "--tables", "events") == 0
+    with duck() as con:
+        row = con.execute(
+            "select artist, song, first_name from staging.staging_events where _source_key = ?",
+            [BAD_KEY],
+        ).fetchone()
+    assert row == ("883", "4.6", "12")
+
+
+def test_same_file_under_two_keys_is_staged_twice_and_deduplicated_downstream(
+    source: Path, profiles_dir: Path
+) -> None:
+    day = sorted((source / "log_data").rglob("*.json"))[0]
+    (day.parent / "copy.json").write_bytes(day.read_bytes())
+    assert stage("--source", str(source), "--tables", "events") == 0
+    with duck() as con:
+        counts = con.execute(
+            "select _source_key, count(*) from staging.staging_events group by 1"
+        ).fetchall()
+    counts = dict(counts)
+    assert (
+        counts[day.relative_to(source).as_posix()]
+        == counts[(day.parent / "copy.json").relative_to(source).as_posix()]
+    )
+
+
+def test_invalid_utf8_is_replaced_when_asked(source: Path, profiles_dir: Path) -> None:
+    (source / BAD_KEY).write_bytes(line(event(song="cafX")).replace(b"cafX", b"caf\xe9"))
+    assert stage("--source", str(source), "--tables", "events", "--accept-invalid-chars") == 0
+    with duck() as con:
+        assert con.execute(
+            "select song from staging.staging_events where _source_key = ?", [BAD_KEY]
+        ).fetchone() == ("caf?",)
+
+
+@pytest.mark.parametrize("document, message", [
+    (b"{not json", "not valid JSON"),
+    (b'{"jsonpaths": ["$[\'artist\'", "$[\'ts\']"]}', "not a simple JSONPath"),
+])  # fmt: skip
+def test_malformed_jsonpaths_is_refused_before_anything_is_touched(
+    source: Path, profiles_dir: Path, document: bytes, message: str, capsys
+) -> None:
+    (source / "log_json_path.json").write_bytes(document)
+    assert stage("--source", str(source), "--tables", "events") == 2
+    assert message in capsys.readouterr().err
+
+
+def test_jsonpaths_naming_a_missing_field_refuses_the_batch(
+    source: Path, profiles_dir: Path, capsys
+) -> None:
+    paths = json.loads((source / "log_json_path.json").read_text())
+    paths["jsonpaths"].append("$['favouriteColour']")
+    (source / "log_json_path.json").write_text(json.dumps(paths))
+    assert stage("--source", str(source), "--tables", "events") == 1
+    err = capsys.readouterr().err
+    assert "$['favouriteColour'] (favourite_colour) found in no record" in err
+    with duck() as con:
+        assert con.execute("select count(*) from staging.staging_events").fetchone()[0] == 0
