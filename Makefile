@@ -15,7 +15,7 @@ endif
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup demo report real-data test lint docs infra-up infra-status infra-down clean help
+.PHONY: setup demo report real-data test lint docs bench infra-up infra-status infra-down clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -58,6 +58,13 @@ lint: setup  ## ruff and sqlfluff
 docs: setup  ## generate the dbt docs site and serve it on http://127.0.0.1:8080
 	$(BIN)/dbt docs generate --target $(TARGET)
 	$(BIN)/dbt docs serve --target $(TARGET) --host 127.0.0.1 --port 8080 --no-browser
+
+bench: setup  ## run the benchmarks in bench/ and append the figures to bench/RESULTS.md
+	$(BIN)/python -m bench.real_data
+	$(BIN)/python -m bench.loader_throughput $(BENCH_ARGS)
+	$(BIN)/python -m bench.small_files
+	$(BIN)/python -m bench.incremental
+	$(BIN)/python -m bench.scale
 
 infra-up: setup  ## provision Redshift (see README: it costs money until infra-down)
 	$(BIN)/python -m infra up
