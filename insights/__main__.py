@@ -14,7 +14,7 @@ from insights.dashboards import draw_all
 from insights.queries import connect, load_questions, run
 from insights.tables import render_table
 from loader.errors import LoaderError
-from loader.profiles import DuckDBConfig, load_target
+from loader.profiles import DuckDBConfig, load_env_file, load_target
 
 ORDER = [
     "top_songs",
@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-charts", action="store_true", help="print the answers only")
     args = parser.parse_args(argv)
+    load_env_file()
     try:
         name, config = load_target(args.target)
         questions = load_questions()

@@ -23,7 +23,13 @@ if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
 from loader.destinations.base import Destination
 from loader.errors import ConfigError, LoaderError, TransientError
 from loader.pipeline import RunOptions, run, summary_table
-from loader.profiles import DuckDBConfig, PostgresConfig, RedshiftConfig, load_target
+from loader.profiles import (
+    DuckDBConfig,
+    PostgresConfig,
+    RedshiftConfig,
+    load_env_file,
+    load_target,
+)
 from loader.progress import log
 from loader.sources import Source, open_source
 from loader.tables import Table, events_table, songs_table
@@ -221,6 +227,7 @@ def read_jsonpaths(source: Source, location: str, args: argparse.Namespace) -> t
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    load_env_file()
     args = build_parser().parse_args(argv)
     try:
         return _main(args)

@@ -71,6 +71,27 @@ class RedshiftConfig:
 TargetConfig = DuckDBConfig | PostgresConfig | RedshiftConfig
 
 
+ENV_FILE = "sparkify.env"
+
+
+def load_env_file(directories: list[Path] | None = None) -> Path | None:
+    """Read ``sparkify.env`` (written by ``python -m infra up``: endpoint, role, no secrets) from
+    the current or the project directory into the environment, never overriding a variable that
+    is already set; ``SPARKIFY_NO_ENV_FILE=1`` turns this off. Returns the file read, if any."""
+    if os.environ.get("SPARKIFY_NO_ENV_FILE") == "1":
+        return None
+    for directory in directories or [Path.cwd(), PROJECT_DIR]:
+        path = directory / ENV_FILE
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                name, sep, value = line.partition("=")
+                name = name.strip()
+                if sep and name and not name.startswith("#"):
+                    os.environ.setdefault(name, value.strip())
+            return path
+    return None
+
+
 def profiles_candidates(project_dir: Path | None = None) -> list[Path]:
     dirs = []
     if os.environ.get("DBT_PROFILES_DIR"):

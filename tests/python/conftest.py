@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,12 @@ def small_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small")
     generate(Options(output=out, songs=200, users=30, days=5, events=2000, seed=11))
     return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_env_file() -> None:
+    """Tests never pick up a developer's sparkify.env (a provisioned Redshift's settings)."""
+    os.environ["SPARKIFY_NO_ENV_FILE"] = "1"
 
 
 # --- profiles -------------------------------------------------------------------------------
