@@ -223,13 +223,18 @@ class FastParser:
             inner, bad, values = self._checks()
             all_null = " and ".join(f"{v} is null" for v in values)  # Python rejects those
             typed = ", ".join(f"{v} as v{i}" for i, v in enumerate(values))
+            # Two steps: DuckDB re-evaluates the checks inside a range join if they are fused.
             con.execute(
-                f"create or replace temp table {FAST_TABLE} as select {typed}, "
-                "s.key as source_key, cast(n - s.first + 1 as integer) as source_line, "
+                f"create or replace temp table sparkify_rows as select n, {typed}, "
                 f"({' or '.join(bad)} or (has_keys is not true) or ({all_null})) as is_bad from "
                 f"(select r.rowid as n, k.has_keys, {', '.join(inner)} "
-                "from sparkify_raw as r positional join sparkify_keys as k) as checked "
-                "join sparkify_spans as s on n >= s.first and n < s.stop"
+                "from sparkify_raw as r positional join sparkify_keys as k)"
+            )
+            names = ", ".join(f"v{i}" for i in range(len(values)))
+            con.execute(
+                f"create or replace temp table {FAST_TABLE} as select {names}, "
+                "s.key as source_key, cast(n - s.first + 1 as integer) as source_line, is_bad "
+                "from sparkify_rows join sparkify_spans as s on n >= s.first and n < s.stop"
             )
             rejected = {
                 row[0]
