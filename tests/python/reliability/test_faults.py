@@ -96,6 +96,31 @@ def duck_fetch(sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def drop_loader_connection(server, dbname: str) -> None:
+    """Terminate the loader's PostgreSQL backend, as a server restart or a network cut would."""
+    admin = server.connect(dbname)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where application_name = 'sparkify-loader'"
+        )
+        assert cur.fetchall(), "the loader's connection was not found"
+    admin.close()
+
+
+def pg_fetcher(server, dbname: str) -> Callable[[str], list[tuple]]:
+    def fetch(sql: str) -> list[tuple]:
+        con = server.connect(dbname)
+        with con.cursor() as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        con.close()
+        return rows
+
+    return fetch
+
+
 def test_loader_killed_mid_batch_then_rerun_is_exact(month: Path, profiles_dir: Path) -> None:
     process = loader("--source", str(month))
     log = wait_for(process, "committed batch 3/", lambda: process.send_signal(signal.SIGKILL))
@@ -113,62 +138,29 @@ def test_loader_killed_mid_batch_then_rerun_is_exact(month: Path, profiles_dir: 
 def test_dropped_database_connection_is_retried_in_the_same_run(
     month: Path, profiles_dir: Path, postgres_server, postgres_db: str
 ) -> None:
-    def drop_connection() -> None:
-        admin = postgres_server.connect(postgres_db)
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where application_name = 'sparkify-loader'"
-            )
-            assert cur.fetchall(), "the loader's connection was not found"
-        admin.close()
-
     process = loader("--target", "postgres", "--source", str(month))
-    log = wait_for(process, "committed batch 2/", drop_connection)
+    log = wait_for(
+        process, "committed batch 2/", lambda: drop_loader_connection(postgres_server, postgres_db)
+    )
     assert process.returncode == 0, log
     assert "retrying batch" in log
 
-    def fetch(sql: str) -> list[tuple]:
-        con = postgres_server.connect(postgres_db)
-        with con.cursor() as cur:
-            cur.execute(sql)
-            rows = cur.fetchall()
-        con.close()
-        return rows
-
-    reconcile(fetch, source_records(month))
+    reconcile(pg_fetcher(postgres_server, postgres_db), source_records(month))
 
 
 @pytest.mark.postgres
 def test_dropped_connection_without_retries_fails_cleanly_then_rerun_is_exact(
     month: Path, profiles_dir: Path, postgres_server, postgres_db: str
 ) -> None:
-    def drop_connection() -> None:
-        admin = postgres_server.connect(postgres_db)
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where application_name = 'sparkify-loader'"
-            )
-        admin.close()
-
     process = loader("--target", "postgres", "--source", str(month), "--retries", "0")
-    log = wait_for(process, "committed batch 2/", drop_connection)
+    log = wait_for(
+        process, "committed batch 2/", lambda: drop_loader_connection(postgres_server, postgres_db)
+    )
     assert process.returncode == 3, log
     assert "Traceback" not in log and "rerun to continue" in log
     assert loader("--target", "postgres", "--source", str(month)).wait(timeout=300) == 0
 
-    def fetch(sql: str) -> list[tuple]:
-        con = postgres_server.connect(postgres_db)
-        with con.cursor() as cur:
-            cur.execute(sql)
-            rows = cur.fetchall()
-        con.close()
-        return rows
-
-    reconcile(fetch, source_records(month))
+    reconcile(pg_fetcher(postgres_server, postgres_db), source_records(month))
 
 
 @pytest.mark.s3
