@@ -72,12 +72,30 @@ def is_changed(obj: SourceObject, entry: LedgerEntry) -> bool:
 
 
 def make_plan(
-    table: Table, listed: list[SourceObject], ledger: dict[str, LedgerEntry], full_refresh: bool
+    table: Table,
+    listed: list[SourceObject],
+    ledger: dict[str, LedgerEntry],
+    full_refresh: bool,
+    source: Source | None = None,
 ) -> Plan:
+    """Split the listing into new, already loaded and changed objects. Objects listed without
+    an ETag (local files) are fingerprinted only when the ledger knows their key and size."""
     plan = Plan(table, listed)
     if full_refresh:
         plan.new = list(listed)
         return plan
+    for obj in listed:
+        entry = ledger.get(obj.key)
+        if entry is None:
+            plan.new.append(obj)
+            continue
+        if obj.size == entry.size and not obj.etag and source is not None:
+            obj = source.fingerprint(obj)
+        if is_changed(obj, entry):
+            plan.changed.append((obj, entry))
+        else:
+            plan.skipped.append(obj)
+    return plan
     for obj in listed:
         entry = ledger.get(obj.key)
         if entry is None:
@@ -141,10 +159,11 @@ def load_client_side(
             connection = dest.parser_connection()  # type: ignore[attr-defined]
             parser = FastParser(plan.table, connection, opts.invalid_char, workdir=opts.workdir)
             parsed = parser.parse(fetched)
+            fetched_objects = [obj for obj, _ in fetched]  # with their ETags
             del fetched
             try:
                 batch.rows, batch.rejects, batch.fast = parsed.python_rows, parsed.rejects, parsed
-                for obj in objects:
+                for obj in fetched_objects:
                     rows, rejected = parsed.counts.get(obj.key, (0, 0))
                     batch.entries.append(
                         LedgerEntry(obj.key, obj.etag, obj.size, rows, rejected, batch.batch_id)
@@ -253,7 +272,7 @@ def run(
         log(f"listing {source.uri}/{table.prefix}")
         listed = source.list(table.prefix)
         ledger = {} if opts.full_refresh else dest.ledger(table.name)
-        plan = make_plan(table, listed, ledger, opts.full_refresh)
+        plan = make_plan(table, listed, ledger, opts.full_refresh, source)
         stats.skipped_files = len(plan.skipped)
         stats.changed_files = len(plan.changed)
         for obj, entry in plan.changed:
