@@ -192,3 +192,18 @@ def test_json_paths_are_honoured_not_hard_coded(data: Path, profiles_dir: Path) 
     with duck() as con:
         columns = [r[0] for r in con.execute("describe staging.staging_events").fetchall()]
     assert columns[:3] == ["user_id", "ts", "page"]
+
+
+def test_same_size_edit_is_detected_by_its_etag(data: Path, profiles_dir: Path, capsys) -> None:
+    assert stage("--source", str(data), "--tables", "events") == 0
+    day = sorted((data / "log_data").rglob("*.json"))[0]
+    raw = day.read_bytes()
+    day.write_bytes(
+        raw.replace(b'"level":"free"', b'"level":"paid"', 1)
+        if b'"level":"free"' in raw
+        else raw.replace(b'"level":"paid"', b'"level":"free"', 1)
+    )
+    assert len(day.read_bytes()) == len(raw)
+    capsys.readouterr()
+    assert stage("--source", str(data), "--tables", "events") == 1
+    assert "changed since it was loaded" in capsys.readouterr().err
