@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.python.conftest import PROJECT_DIR
-from tests.python.dbt.helpers import dbt
+from tests.python.dbt.helpers import MARTS, dbt
 from tests.python.loader.helpers import stage
 from tests.python.servers import free_port
 
@@ -125,12 +125,7 @@ def test_lineage_graph_renders_sources_to_dashboards(docs_site: str) -> None:
         "staging.staging_songs",
         "stg_events",
         "stg_songs",
-        "songplays",
-        "users",
-        "user_levels",
-        "songs",
-        "artists",
-        "time",
+        *MARTS,
     } <= nodes
     assert {
         "Plays per hour of day",
