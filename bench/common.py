@@ -24,6 +24,15 @@ RESULTS = PROJECT / "bench" / "RESULTS.md"
 sys.path.insert(0, str(PROJECT))
 
 
+def real_data() -> Path | None:
+    """../shared/data/s3-full, or None (after saying so) when it is not there."""
+    root = SHARED / "s3-full"
+    if root.exists():
+        return root
+    print(f"no real data at {root}", file=sys.stderr)
+    return None
+
+
 def machine() -> str:
     import dbt.version
     import duckdb

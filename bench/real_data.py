@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import SHARED, Report, peak_rss_mb, profiles_env, run, venv_bin
+from bench.common import Report, peak_rss_mb, profiles_env, real_data, run, venv_bin
 
 
 def duckdb_glob_seconds(root: Path) -> float:
@@ -30,9 +30,8 @@ def duckdb_glob_seconds(root: Path) -> float:
 
 
 def main() -> int:
-    root = SHARED / "s3-full"
-    if not root.exists():
-        print(f"no real data at {root}", file=sys.stderr)
+    root = real_data()
+    if root is None:
         return 2
     report = Report("Real data end to end (s3-full, DuckDB)")
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import SHARED, Report, profiles_env, run
+from bench.common import Report, profiles_env, real_data, run
 
 S3_SLICE = 1500  # moto serves ~100-150 tiny objects/s: keep the upload short
 
@@ -34,9 +34,8 @@ def stage_songs(source: str, env: dict[str, str], *extra: str) -> float:
 def main() -> int:
     from tests.python.servers import S3Server
 
-    songs = SHARED / "s3-full"
-    if not songs.exists():
-        print(f"no real data at {songs}", file=sys.stderr)
+    songs = real_data()
+    if songs is None:
         return 2
     report = Report("Many small files (real song_data)")
     files = sorted((songs / "song_data").rglob("*.json"))

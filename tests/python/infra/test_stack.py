@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 from infra.__main__ import main
 from infra.config import InfraConfig, S3Location, load_config
 from infra.policies import s3_access_policy
-from infra.stack import Clients, Stack
+from infra.stack import Clients, Outcome, Stack
 from loader.errors import ConfigError
 
 PASSWORD = "Sparkify-Test-1"
@@ -162,7 +162,7 @@ def test_open_to_the_world_needs_an_explicit_ask(aws: Clients, tmp_path: Path) -
     )
     Stack(
         config, aws, report=warnings.append, sleep=lambda s: None, cidr_lookup=no_lookup
-    ).ensure_security_group(__import__("infra.stack").stack.Outcome())
+    ).ensure_security_group(Outcome())
     assert any("WARNING" in w and "0.0.0.0/0" in w for w in warnings)
 
 
