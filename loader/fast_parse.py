@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,17 @@ from loader.records import Reject, parse_object
 from loader.sources import SourceObject
 from loader.tables import BIGINT, DOUBLE, INTEGER, TEXT, Table
 
-MAX_OBJECT_BYTES = 512 * 1024 * 1024
+# DuckDB sizes its read buffers from the largest object it must accept: a larger limit means
+# fewer, bigger buffers and half the parallelism. A record beyond it fails the batch's fast read
+# and goes to the Python parser instead, so nothing is lost but speed.
+MAX_OBJECT_BYTES = 16 * 1024 * 1024
 _INT_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT"}
-FAST_TABLE = "sparkify_fast_rows"
+FAST_TABLE = "sparkify_fast_rows"  # a temp view of the rows the fast path kept
+TEMP_TABLES = ("sparkify_keys", "sparkify_rows", "sparkify_spans", "sparkify_odd")
 NUMBER_STARTS = ", ".join(f"'{c}'" for c in "-0123456789")  # first characters of a JSON number
+
+
+NEGATIVE_ZERO = re.compile(rb"[:,\[\s]-0(?![0-9.eE])")  # the JSON token -0 (or text like it)
 
 
 def _lit(text: str) -> str:
@@ -44,18 +52,38 @@ def _ident(name: str) -> str:
 
 
 def eligible(data: bytes) -> bool:
-    """Whether line numbers can be derived from record order for this object."""
+    """Whether line numbers can be derived from record order for this object, and DuckDB reads
+    every value as Python would (it reads the integer -0 as 0, indistinguishable afterwards)."""
     return bool(data) and not (
         data[:1].isspace()
         or data.startswith(b"\xef\xbb\xbf")
         or b"\r" in data
         or b"\n\n" in data
         or data.endswith(b"\n\n")
+        or (b"-0" in data and NEGATIVE_ZERO.search(data) is not None)
     )
 
 
 def line_count(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+@dataclass
+class Prepared:
+    """A batch sorted for parsing: the eligible objects already written to one NDJSON file."""
+
+    fast: list[tuple[str, bytes]] = field(default_factory=list)  # in the batch file, in order
+    python: list[tuple[str, bytes]] = field(default_factory=list)  # for the Python parser
+    empty: list[str] = field(default_factory=list)  # objects with no records
+    path: Path | None = None  # the batch file (deleted by discard)
+    spans: list[tuple[str, int, int]] = field(default_factory=list)  # key, first, stop record
+    total: int = 0  # records in the batch file
+
+    def discard(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
 
 
 @dataclass
@@ -74,8 +102,7 @@ class FastBatch:
         return self.fast_rows + len(self.python_rows)
 
     def drop(self) -> None:
-        with contextlib.suppress(duckdb.Error):
-            self.connection.execute(f"drop table if exists {FAST_TABLE}")
+        cleanup(self.connection)
 
 
 class FastParser:
@@ -99,30 +126,94 @@ class FastParser:
         batch.present |= parsed.present
         batch.counts[key] = (len(parsed.rows), len(parsed.rejects))
 
-    def parse(self, objects: list[tuple[SourceObject, bytes]]) -> FastBatch:
-        batch = FastBatch(self.con)
-        fast: list[tuple[str, bytes, int]] = []
+    def prepare(self, objects: list[tuple[SourceObject, bytes]]) -> Prepared:
+        """The Python half, safe to run in another thread while DuckDB parses the previous
+        batch: sort the objects and write the eligible ones into one NDJSON batch file."""
+        prepared = Prepared()
         for obj, data in objects:
             if self.enabled and eligible(data):
-                fast.append((obj.key, data, line_count(data)))
+                prepared.fast.append((obj.key, data))
             elif data.strip():
-                self._python(batch, obj.key, data)
+                prepared.python.append((obj.key, data))
             else:
-                batch.counts[obj.key] = (0, 0)
-        if fast:
-            accepted = self._duckdb(fast, batch)
-            for key, data, _ in fast:
-                if key not in accepted:
-                    self._python(batch, key, data)
+                prepared.empty.append(obj.key)
+        if prepared.fast:
+            fd, path = tempfile.mkstemp(suffix=".ndjson", dir=self.workdir)
+            prepared.path = Path(path)
+            start = 0
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for key, data in prepared.fast:
+                        out.write(data)
+                        if not data.endswith(b"\n"):
+                            out.write(b"\n")
+                        lines = line_count(data)
+                        prepared.spans.append((key, start, start + lines))
+                        start += lines
+            except BaseException:
+                prepared.discard()
+                raise
+            prepared.total = start
+        return prepared
+
+    def parse_prepared(self, prepared: Prepared) -> FastBatch:
+        """The DuckDB half. Records it cannot vouch for go, one by one, to the Python parser;
+        every object of the batch file goes there whole if DuckDB cannot read the file."""
+        batch = FastBatch(self.con)
+        try:
+            for key in prepared.empty:
+                batch.counts[key] = (0, 0)
+            for key, data in prepared.python:
+                self._python(batch, key, data)
+            if prepared.path is not None:
+                odd = self._query(prepared.path, prepared.spans, prepared.total)
+                if odd is None:
+                    for key, data in prepared.fast:
+                        self._python(batch, key, data)
+                else:
+                    self._python_records(batch, prepared, odd)
+        finally:
+            prepared.discard()
         return batch
+
+    def _python_records(
+        self, batch: FastBatch, prepared: Prepared, odd: dict[str, list[int]]
+    ) -> None:
+        """Count the fast rows per object and parse the odd records (by line) in Python."""
+        data_of = dict(prepared.fast) if odd else {}
+        for key, first, stop in prepared.spans:
+            lines = odd.get(key, [])
+            fast = stop - first - len(lines)
+            rows = rejects = 0
+            if lines:
+                records = data_of[key].split(b"\n")
+                for line in lines:
+                    parsed = parse_object(
+                        records[line - 1], key, self.table, self.invalid_char, first_line=line
+                    )
+                    batch.python_rows.extend(parsed.rows)
+                    batch.rejects.extend(parsed.rejects)
+                    batch.present |= parsed.present
+                    rows += len(parsed.rows)
+                    rejects += len(parsed.rejects)
+            batch.counts[key] = (fast + rows, rejects)
+            batch.fast_rows += fast
+        if batch.fast_rows:  # every fast row had every key
+            batch.present |= {c.name for c in self.table.columns}
+
+    def parse(self, objects: list[tuple[SourceObject, bytes]]) -> FastBatch:
+        return self.parse_prepared(self.prepare(objects))
 
     # --- the DuckDB side -------------------------------------------------------------------
 
     def _checks(self) -> tuple[list[str], list[str], list[str]]:
         """(inner expressions computed once, per-column 'bad' conditions, typed values).
 
-        The JSON type is read from a value's first character (its raw JSON text), which is
-        much cheaper than parsing it; strings are unescaped only when they hold a backslash.
+        Every value is read as raw JSON text. Its JSON type is read from its first character,
+        which is much cheaper than parsing it; strings are unescaped only when they hold a
+        backslash. A JSON null reads as SQL NULL. DuckDB's reader also accepts NaN and Infinity
+        literals, in any letter case: a value that is not a finite number goes to Python, which
+        rejects it.
         """
         inner, bad, values = [], [], []
         for index, column in enumerate(self.table.columns):
@@ -130,57 +221,50 @@ class FastParser:
             raw = f"cast({c} as varchar)"
             inner.append(f"left({raw}, 1) as {t}")
             inner.append(f"{raw} as {r}")
+            fraction = f"(contains({r}, '.') or contains({r}, 'e') or contains({r}, 'E'))"
             if column.type == TEXT:
                 inner.append(
                     f"case left({raw}, 1) when '\"' then (case when contains({raw}, '\\') "
                     f"then {c} ->> '$' else ({raw})[2:-2] end) "
-                    f"when 'n' then null else {raw} end as {v}"
+                    f"else {raw} end as {v}"
                 )
-                # strings, integers and booleans only: no fraction/exponent (exact text), no
-                # object or array, no NUL character
+                # strings (without NUL), booleans and integers keep their exact text; anything
+                # else (a fraction or exponent, an object, an array, NaN, Infinity) goes to Python
                 bad.append(
-                    f"(case when {t} in ('\"', 'n', 't', 'f') then contains({v}, chr(0)) "
+                    f"(case when {r} is null then false "
+                    f"when {t} = '\"' then contains({v}, chr(0)) "
+                    f"when {r} in ('true', 'false') then false "
                     f"when {t} in ('{{', '[') then true "
-                    f"else contains({r}, '.') or contains({r}, 'e') or contains({r}, 'E') end)"
+                    f"else {fraction} "
+                    f"or not coalesce(isfinite(try_cast({r} as double)), false) end)"
                 )
             elif column.type in _INT_TYPES:
                 inner.append(f"try_cast({raw} as {_INT_TYPES[column.type]}) as {v}")
                 # try_cast rounds '1.5' to 2: a fraction or exponent goes to Python instead
                 bad.append(
-                    f"(case when {t} = 'n' then false when {v} is null then true "
-                    f"else contains({r}, '.') or contains({r}, 'e') or contains({r}, 'E') end)"
+                    f"(case when {r} is null then false when {v} is null then true "
+                    f"else {fraction} end)"
                 )
             elif column.type == DOUBLE:
                 inner.append(
                     f"case when left({raw}, 1) in ({NUMBER_STARTS}) "
                     f"then try_cast({raw} as double) end as {v}"
                 )
-                bad.append(f"({t} <> 'n' and {v} is null)")
+                # -nan, -Infinity and 1e999 start like numbers but are not finite ones
+                bad.append(f"({r} is not null and ({v} is null or not isfinite({v})))")
             else:
                 raise AssertionError(column.type)
             values.append(v)
         return inner, bad, values
 
-    def _duckdb(self, fast: list[tuple[str, bytes, int]], batch: FastBatch) -> set[str]:
-        """Parse the eligible objects in DuckDB; return the keys whose rows it kept."""
-        fd, path = tempfile.mkstemp(suffix=".ndjson", dir=self.workdir)
-        spans, start = [], 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for key, data, lines in fast:
-                    out.write(data)
-                    if not data.endswith(b"\n"):
-                        out.write(b"\n")
-                    spans.append((key, start, start + lines))
-                    start += lines
-            return self._query(Path(path), spans, start, batch)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
     def _query(
-        self, path: Path, spans: list[tuple[str, int, int]], total: int, batch: FastBatch
-    ) -> set[str]:
+        self, path: Path, spans: list[tuple[str, int, int]], total: int
+    ) -> dict[str, list[int]] | None:
+        """Parse the batch file in DuckDB; return the lines of each object's odd records, or
+        None when DuckDB cannot read the file (malformed JSON or invalid UTF-8 somewhere).
+
+        Three scans: the records' key sets, the values parsed and checked in one pass, and the
+        insert (``FAST_TABLE`` is a view over the rows kept, read by the commit)."""
         con = self.con
         keys = [c.path[0] for c in self.table.columns]
         spec = ", ".join(f"{_lit(k)}: 'JSON'" for k in keys)
@@ -195,70 +279,71 @@ class FastParser:
             f"read_json_objects({_lit(str(path))}, format = 'newline_delimited', "
             f"maximum_object_size = {MAX_OBJECT_BYTES})"
         )
+        inner, bad, values = self._checks()
+        all_null = " and ".join(f"{v} is null" for v in values)  # Python rejects those
+        typed = ", ".join(f"{v} as v{i}" for i, v in enumerate(values))
         # The SQL below is built from quoted identifiers and literals (_ident, _lit) only.
+        # Both tables keep the file's record order (DuckDB preserves insertion order), so a
+        # row's rowid is its record's position in the batch file.
         try:
-            con.execute(
-                f"create or replace temp table sparkify_raw as select {select} from {source}"
-            )
             con.execute(
                 "create or replace temp table sparkify_keys as select case when keys = "
                 f"{expected} then true else list_sort(keys) = {expected_sorted} end as has_keys "
                 f"from (select json_keys(json) as keys from {objects})"
             )
+            con.execute(
+                f"create or replace temp table sparkify_rows as select {typed}, "
+                f"({' or '.join(bad)} or ({all_null})) as is_bad "
+                f"from (select {', '.join(inner)} from (select {select} from {source}))"
+            )
         except duckdb.Error:
             self._cleanup()
-            return set()  # malformed JSON or invalid UTF-8 somewhere: Python finds and names it
+            return None  # Python finds and names the problem
         try:
             counts = con.execute(
-                "select (select count(*) from sparkify_raw), (select count(*) from sparkify_keys)"
+                "select (select count(*) from sparkify_rows), (select count(*) from sparkify_keys)"
             ).fetchone()
             if counts != (total, total):
-                return set()
+                self._cleanup()
+                return None
             con.execute(
                 "create or replace temp table sparkify_spans as "
                 "select unnest(?::varchar[]) as key, "
                 "unnest(?::bigint[]) as first, unnest(?::bigint[]) as stop",
                 [[k for k, _, _ in spans], [f for _, f, _ in spans], [e for _, _, e in spans]],
             )
-            inner, bad, values = self._checks()
-            all_null = " and ".join(f"{v} is null" for v in values)  # Python rejects those
-            typed = ", ".join(f"{v} as v{i}" for i, v in enumerate(values))
-            # Two steps: DuckDB re-evaluates the checks inside a range join if they are fused.
             con.execute(
-                f"create or replace temp table sparkify_rows as select n, {typed}, "
-                f"({' or '.join(bad)} or (has_keys is not true) or ({all_null})) as is_bad from "
-                f"(select r.rowid as n, k.has_keys, {', '.join(inner)} "
-                "from sparkify_raw as r positional join sparkify_keys as k)"
+                "create or replace temp table sparkify_odd as "
+                "select rowid as n from sparkify_rows where is_bad union "
+                "select rowid as n from sparkify_keys where has_keys is not true"
             )
+            odd: dict[str, list[int]] = {}
+            for key, line in con.execute(
+                "select s.key, o.n - s.first + 1 from sparkify_odd as o "
+                "join sparkify_spans as s on o.n >= s.first and o.n < s.stop order by o.n"
+            ).fetchall():
+                odd.setdefault(key, []).append(line)
             names = ", ".join(f"v{i}" for i in range(len(values)))
             con.execute(
-                f"create or replace temp table {FAST_TABLE} as select {names}, "
-                "s.key as source_key, cast(n - s.first + 1 as integer) as source_line, is_bad "
-                "from sparkify_rows join sparkify_spans as s on n >= s.first and n < s.stop"
+                f"create or replace temp view {FAST_TABLE} as select {names}, "
+                "s.key as source_key, cast(r.n - s.first + 1 as integer) as source_line "
+                f"from (select rowid as n, {names} from sparkify_rows) as r "
+                "join sparkify_spans as s on r.n >= s.first and r.n < s.stop "
+                "where r.n not in (select n from sparkify_odd)"
             )
-            rejected = {
-                row[0]
-                for row in con.execute(
-                    f"select distinct source_key from {FAST_TABLE} where is_bad"
-                ).fetchall()
-            }
-            if rejected:
-                con.execute(
-                    f"delete from {FAST_TABLE} where source_key in (select unnest(?::varchar[]))",
-                    [sorted(rejected)],
-                )
-            kept = {key for key, _, _ in spans} - rejected
-            for key, first, stop in spans:
-                if key in kept:
-                    batch.counts[key] = (stop - first, 0)
-            batch.fast_rows = sum(stop - first for key, first, stop in spans if key in kept)
-            if batch.fast_rows:  # every fast row had every key
-                batch.present |= {c.name for c in self.table.columns}
-            return kept
-        finally:
+            return odd
+        except BaseException:
             self._cleanup()
+            raise
 
     def _cleanup(self) -> None:
-        for name in ("sparkify_raw", "sparkify_keys", "sparkify_rows", "sparkify_spans"):
-            with contextlib.suppress(duckdb.Error):
-                self.con.execute(f"drop table if exists {name}")
+        cleanup(self.con)
+
+
+def cleanup(con: Any) -> None:
+    """Drop the fast path's view and temp tables."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"drop view if exists {FAST_TABLE}")
+    for name in TEMP_TABLES:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"drop table if exists {name}")

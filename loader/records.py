@@ -128,7 +128,9 @@ def _lookup(record: dict, column: Column) -> object:
     return value
 
 
-def decode_text(data: bytes, key: str, invalid_char: str | None) -> tuple[str, list[Reject]]:
+def decode_text(
+    data: bytes, key: str, invalid_char: str | None, first_line: int = 1
+) -> tuple[str, list[Reject]]:
     """Decode UTF-8; invalid bytes reject their line unless a replacement character is set."""
     try:
         text = data.decode("utf-8")
@@ -137,7 +139,7 @@ def decode_text(data: bytes, key: str, invalid_char: str | None) -> tuple[str, l
             text = data.decode("utf-8", errors="replace").replace("\ufffd", invalid_char)
         else:
             rejects, lines = [], []
-            for number, line in enumerate(data.split(b"\n"), start=1):
+            for number, line in enumerate(data.split(b"\n"), start=first_line):
                 try:
                     lines.append(line.decode("utf-8"))
                 except UnicodeDecodeError as exc:
@@ -148,21 +150,25 @@ def decode_text(data: bytes, key: str, invalid_char: str | None) -> tuple[str, l
                     )
                     rejects.append(Reject(key, number, raw[:MAX_RAW], reason))
                     lines.append("")
-            return _strip_bom("\n".join(lines)), rejects
-    return _strip_bom(text), []
+            text = "\n".join(lines)
+            return (_strip_bom(text) if first_line == 1 else text), rejects
+    return (_strip_bom(text) if first_line == 1 else text), []
 
 
 def _strip_bom(text: str) -> str:
     return text[1:] if text.startswith(BOM) else text
 
 
-def parse_object(data: bytes, key: str, table: Table, invalid_char: str | None = None) -> Parsed:
-    """Parse every record of one object into rows of ``table`` (plus key and line)."""
-    text, rejects = decode_text(data, key, invalid_char)
+def parse_object(
+    data: bytes, key: str, table: Table, invalid_char: str | None = None, first_line: int = 1
+) -> Parsed:
+    """Parse every record of one object into rows of ``table`` (plus key and line). ``data`` may
+    be a slice of an object that starts at line ``first_line``."""
+    text, rejects = decode_text(data, key, invalid_char, first_line)
     rows: list[tuple] = []
     columns = table.columns
     present: set[str] = set()
-    for line, start, end, value, error in _values(text):
+    for line, start, end, value, error in _values(text, first_line):
         if error is not None:
             rejects.append(Reject(key, line, text[start:end][:MAX_RAW], error))
             continue
@@ -197,9 +203,9 @@ def parse_object(data: bytes, key: str, table: Table, invalid_char: str | None =
     return Parsed(rows, rejects, present)
 
 
-def _values(text: str) -> Iterator[tuple[int, int, int, object, str | None]]:
+def _values(text: str, first_line: int = 1) -> Iterator[tuple[int, int, int, object, str | None]]:
     """Yield (line, start, end, value, error) for each JSON value in the text."""
-    pos, line, counted = 0, 1, 0
+    pos, line, counted = 0, first_line, 0
     size = len(text)
     while True:
         pos = _WS.match(text, pos).end()

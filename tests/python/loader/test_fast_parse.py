@@ -66,6 +66,14 @@ def test_real_songs_match_exactly_and_only_the_float_title_falls_back(real_full:
     ('{"artist": {"x": 1}, "ts": 1, "userId": "1"}', "object in text"),
     ('{"artist": "a\\u0000", "ts": 1, "userId": "1"}', "NUL"),
     ('{"artist": "a", "ts": 99999999999999999999, "userId": "1"}', "out of range"),
+    ('{"artist": NaN, "ts": 1, "userId": "1"}', "NaN literal in text"),
+    ('{"artist": -Infinity, "ts": 1, "userId": "1"}', "Infinity literal in text"),
+    ('{"artist": "a", "ts": Infinity, "userId": "1"}', "Infinity literal in an integer column"),
+    ('{"artist": "a", "ts": nan, "userId": "1"}', "lower-case nan (starts like null)"),
+    ('{"artist": -0, "ts": 1, "userId": "1"}', "negative zero in text"),
+    ('{"artist": 1E2, "ts": 1, "userId": "1"}', "exponent in text"),
+    ('{"artist": [1, 2], "ts": 1, "userId": "1"}', "array in text"),
+    ('{"artist": null, "ts": null, "userId": null}', "every value null"),
 ])  # fmt: skip
 def test_objects_the_fast_path_cannot_vouch_for_go_to_python(line: str, why: str) -> None:
     paths = json.dumps({"jsonpaths": ["$['artist']", "$['ts']", "$['userId']"]}).encode()
@@ -75,10 +83,41 @@ def test_objects_the_fast_path_cannot_vouch_for_go_to_python(line: str, why: str
         SourceObject("odd.json", 0, ""),
         f'{{"artist": "x", "ts": 2, "userId": "2"}}\n{line}'.encode(),
     )
-    batch, got, want, _ = _both(table, [good, odd])
+    batch, got, want, rejects = _both(table, [good, odd])
     assert got == want, why
-    assert batch.fast_rows == 1 and batch.counts["good.json"] == (1, 0)
+    assert batch.rejects == rejects, why
+    assert batch.counts["good.json"] == (1, 0)
     assert batch.counts["odd.json"][0] + batch.counts["odd.json"][1] == 2
+
+
+@pytest.mark.parametrize(
+    "value", ["-Infinity", "NaN", "nan", "-nan", "1e999", "-0", "1.5e3", '"1.5"', "true"]
+)
+def test_doubles_match_the_python_parser(value: str) -> None:
+    table = events_table(json.dumps({"jsonpaths": ["$['length']", "$['ts']"]}).encode(), "p")
+    data = f'{{"length": 2.5, "ts": 1}}\n{{"length": {value}, "ts": 2}}'.encode()
+    batch, got, want, rejects = _both(table, [(SourceObject("d.json", 0, ""), data)])
+    assert got == want and batch.rejects == rejects
+
+
+def test_one_odd_record_leaves_the_rest_of_its_object_on_the_fast_path() -> None:
+    """An odd value or a stray extra key in one record of a big file costs that record a trip
+    through Python (with its true line number), not the whole file."""
+    paths = json.dumps({"jsonpaths": ["$['song']", "$['ts']"]}).encode()
+    table = events_table(paths, "p")
+    records = [f'{{"song": "s{i}", "ts": {i}}}' for i in range(1000)]
+    records[10] = '{"song": "x", "ts": 10.5}'  # a fraction in an integer column: rejected
+    records[500] = '{"song": "x", "ts": 500, "extra": 1}'
+    records[700] = '{"song": 4.50, "ts": 700}'  # a number with a fraction: kept as written
+    data = "\n".join(records).encode()
+    batch, got, want, rejects = _both(table, [(SourceObject("day.json", 0, ""), data)])
+    assert got == want and batch.rejects == rejects
+    assert [(r.line, r.reason) for r in rejects] == [
+        (11, "ts: expected an integer, got the number 10.5")
+    ]
+    assert batch.fast_rows == 997 and len(batch.python_rows) == 2
+    assert next(r for r in got if r[-1] == 701)[0] == "4.50"
+    assert batch.counts["day.json"] == (999, 1)
 
 
 @pytest.mark.parametrize(
