@@ -8,17 +8,19 @@ for the new ones in one transaction, ``--full-refresh`` reloads everything from 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from loader.destinations.base import Batch, Destination, LedgerEntry
 from loader.errors import ConfigError, DataError, TransientError
-from loader.fast_parse import FastParser
+from loader.fast_parse import FastParser, Prepared
 from loader.progress import Progress, log
 from loader.records import check_rejects
 from loader.sources import Source, SourceObject
@@ -140,9 +142,16 @@ def load_client_side(
     if opts.full_refresh and not chunks:
         chunks = [[]]  # still clear the table
     progress = Progress(f"loading {plan.table.name}", len(todo), enabled=opts.progress)
+    connection = dest.parser_connection()  # type: ignore[attr-defined]
+    parser = FastParser(plan.table, connection, opts.invalid_char, workdir=opts.workdir)
+
+    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], Prepared]:
+        fetched = list(source.fetch_many(objects, on_done=lambda _: progress.update()))
+        return [obj for obj, _ in fetched], parser.prepare(fetched)  # objects with their ETags
+
     rejected_so_far = 0
     try:
-        for index, objects in enumerate(chunks):
+        for index, (objects, prepared) in enumerate(read_ahead(fetch, chunks)):
             now = utcnow()
             batch = Batch(
                 plan.table,
@@ -152,18 +161,11 @@ def load_client_side(
                 delete_all=opts.full_refresh and index == 0,
                 replace_keys=[o.key for o in objects if o.key in replace],
             )
-            fetched = []
-            for obj, data in source.fetch_many(objects):
-                fetched.append((obj, data))
-                progress.update()
-            connection = dest.parser_connection()  # type: ignore[attr-defined]
-            parser = FastParser(plan.table, connection, opts.invalid_char, workdir=opts.workdir)
-            parsed = parser.parse(fetched)
-            fetched_objects = [obj for obj, _ in fetched]  # with their ETags
-            del fetched
+            parsed = parser.parse_prepared(prepared)
+            del prepared
             try:
                 batch.rows, batch.rejects, batch.fast = parsed.python_rows, parsed.rejects, parsed
-                for obj in fetched_objects:
+                for obj in objects:
                     rows, rejected = parsed.counts.get(obj.key, (0, 0))
                     batch.entries.append(
                         LedgerEntry(obj.key, obj.etag, obj.size, rows, rejected, batch.batch_id)
@@ -187,6 +189,27 @@ def load_client_side(
                 log(f"rejected {reject}")
     finally:
         progress.close()
+
+
+def read_ahead(
+    fetch: Callable[[list[SourceObject]], tuple[list[SourceObject], Prepared]],
+    chunks: list[list[SourceObject]],
+) -> Iterator[tuple[list[SourceObject], Prepared]]:
+    """Yield each chunk fetched and prepared, fetching the next one in a background thread
+    meanwhile: reading, hashing and writing the batch file overlap DuckDB's work on the
+    previous batch (both release the GIL). At most two batches are in memory."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending: list[Future] = [pool.submit(fetch, chunks[0])] if chunks else []
+        try:
+            for index in range(len(chunks)):
+                result = pending.pop().result()
+                if index + 1 < len(chunks):
+                    pending.append(pool.submit(fetch, chunks[index + 1]))
+                yield result
+        finally:
+            for future in pending:  # stopped early: wait for the read-ahead, drop its file
+                with contextlib.suppress(Exception):
+                    future.result()[1].discard()
 
 
 def check_fields(table: Table, present: set[str], rows: int) -> None:

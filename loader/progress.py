@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -31,8 +32,13 @@ class Progress:
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._next_log = 0.1
+        self._lock = threading.Lock()  # updated from the read-ahead thread too
 
     def update(self, count: int = 1) -> None:
+        with self._lock:
+            self._update(count)
+
+    def _update(self, count: int) -> None:
         self.done += count
         if not self.enabled:
             return
