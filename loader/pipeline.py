@@ -86,23 +86,23 @@ def make_plan(
     if full_refresh:
         plan.new = list(listed)
         return plan
+    # Local files have no ETag: hash the already-loaded ones whose size still matches, in
+    # parallel (hashing releases the GIL).
+    unhashed = [
+        obj
+        for obj in listed
+        if not obj.etag and obj.key in ledger and obj.size == ledger[obj.key].size
+    ]
+    hashed = {}
+    if unhashed and source is not None:
+        hashed = {obj.key: obj for obj in source.fingerprint_many(unhashed)}
     for obj in listed:
         entry = ledger.get(obj.key)
         if entry is None:
             plan.new.append(obj)
             continue
-        if obj.size == entry.size and not obj.etag and source is not None:
-            obj = source.fingerprint(obj)
+        obj = hashed.get(obj.key, obj)
         if is_changed(obj, entry):
-            plan.changed.append((obj, entry))
-        else:
-            plan.skipped.append(obj)
-    return plan
-    for obj in listed:
-        entry = ledger.get(obj.key)
-        if entry is None:
-            plan.new.append(obj)
-        elif is_changed(obj, entry):
             plan.changed.append((obj, entry))
         else:
             plan.skipped.append(obj)

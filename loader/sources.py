@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from loader.errors import ConfigError, DataError, TransientError
 
 PUBLIC_BUCKET_REGION = {"udacity-dend": "us-west-2"}
+FINGERPRINT_WORKERS = 4  # files read and hashed at once to check loaded files for changes
 SUFFIXES = (".json", ".json.gz")  # .json.gz: gzip NDJSON, e.g. the parts of loader.compact
 
 
@@ -89,6 +90,13 @@ class Source:
     def fingerprint(self, obj: SourceObject) -> SourceObject:
         """The object with its ETag, computing it if the listing did not give one."""
         return obj
+
+    def fingerprint_many(self, objects: list[SourceObject]) -> list[SourceObject]:
+        """fingerprint() for many objects, a few at a time."""
+        if len(objects) < 2:
+            return [self.fingerprint(obj) for obj in objects]
+        with ThreadPoolExecutor(max_workers=FINGERPRINT_WORKERS) as pool:
+            return list(pool.map(self.fingerprint, objects))
 
     def workers(self, count: int) -> int:
         return 1
