@@ -1,9 +1,24 @@
-{{ config(dist='all', sort=['start_time']) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        dist='all',
+        sort=['start_time'],
+    )
+}}
 
 with
 
 start_times as (
-    select distinct start_time from {{ ref('songplays') }}
+    select distinct plays.start_time from {{ ref('songplays') }} as plays
+    {% if sparkify_is_incremental() %}
+        -- only start times not built yet (exact whatever was missed: one column's anti-join)
+        where not exists (
+            select 1 from {{ this }} as built
+            where built.start_time = plays.start_time
+        )
+    {% endif %}
 ),
 
 final as (
