@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +39,6 @@ TEMP_TABLES = ("sparkify_keys", "sparkify_rows", "sparkify_spans", "sparkify_odd
 NUMBER_STARTS = ", ".join(f"'{c}'" for c in "-0123456789")  # first characters of a JSON number
 
 
-NEGATIVE_ZERO = re.compile(rb"[:,\[\s]-0(?![0-9.eE])")  # the JSON token -0 (or text like it)
-
-
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -52,15 +48,13 @@ def _ident(name: str) -> str:
 
 
 def eligible(data: bytes) -> bool:
-    """Whether line numbers can be derived from record order for this object, and DuckDB reads
-    every value as Python would (it reads the integer -0 as 0, indistinguishable afterwards)."""
+    """Whether line numbers can be derived from record order for this object."""
     return bool(data) and not (
         data[:1].isspace()
         or data.startswith(b"\xef\xbb\xbf")
         or b"\r" in data
         or b"\n\n" in data
         or data.endswith(b"\n\n")
-        or (b"-0" in data and NEGATIVE_ZERO.search(data) is not None)
     )
 
 
@@ -213,7 +207,8 @@ class FastParser:
         which is much cheaper than parsing it; strings are unescaped only when they hold a
         backslash. A JSON null reads as SQL NULL. DuckDB's reader also accepts NaN and Infinity
         literals, in any letter case: a value that is not a finite number goes to Python, which
-        rejects it.
+        rejects it. DuckDB reads the integer -0 as 0, so a 0 in a text or double column goes to
+        Python as well, which keeps -0 as written.
         """
         inner, bad, values = [], [], []
         for index, column in enumerate(self.table.columns):
@@ -235,6 +230,7 @@ class FastParser:
                     f"when {t} = '\"' then contains({v}, chr(0)) "
                     f"when {r} in ('true', 'false') then false "
                     f"when {t} in ('{{', '[') then true "
+                    f"when {r} = '0' then true "  # 0 or -0: DuckDB reads both as 0
                     f"else {fraction} "
                     f"or not coalesce(isfinite(try_cast({r} as double)), false) end)"
                 )
@@ -250,8 +246,9 @@ class FastParser:
                     f"case when left({raw}, 1) in ({NUMBER_STARTS}) "
                     f"then try_cast({raw} as double) end as {v}"
                 )
-                # -nan, -Infinity and 1e999 start like numbers but are not finite ones
-                bad.append(f"({r} is not null and ({v} is null or not isfinite({v})))")
+                # -nan, -Infinity and 1e999 start like numbers but are not finite ones; 0 may
+                # have been -0, which Python keeps as -0.0
+                bad.append(f"({r} is not null and ({v} is null or not isfinite({v}) or {r} = '0'))")
             else:
                 raise AssertionError(column.type)
             values.append(v)

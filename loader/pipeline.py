@@ -27,6 +27,7 @@ from loader.sources import Source, SourceObject
 from loader.tables import Table
 
 DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
+FIRST_BATCH_BYTES = 32 * 1024 * 1024
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -117,12 +118,17 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def chunk_by_bytes(objects: list[SourceObject], limit: int) -> list[list[SourceObject]]:
+def chunk_by_bytes(
+    objects: list[SourceObject], limit: int, first_limit: int | None = None
+) -> list[list[SourceObject]]:
+    """Consecutive batches of at most ``limit`` bytes (one object may exceed it alone); the
+    first batch at most ``first_limit``, so that work starts early."""
     chunks: list[list[SourceObject]] = []
     current: list[SourceObject] = []
     size = 0
     for obj in objects:
-        if current and size + obj.size > limit:
+        cap = limit if chunks or first_limit is None else min(limit, first_limit)
+        if current and size + obj.size > cap:
             chunks.append(current)
             current, size = [], 0
         current.append(obj)
@@ -138,7 +144,8 @@ def load_client_side(
     """Parse the new objects here and commit them batch by batch (DuckDB, PostgreSQL)."""
     replace = {obj.key for obj, _ in plan.changed} if opts.replace_changed else set()
     todo = plan.new + [obj for obj, _ in plan.changed if obj.key in replace]
-    chunks = chunk_by_bytes(todo, opts.batch_bytes)
+    # A small first batch: DuckDB starts on it while the read-ahead fetches the next one.
+    chunks = chunk_by_bytes(todo, opts.batch_bytes, FIRST_BATCH_BYTES)
     if opts.full_refresh and not chunks:
         chunks = [[]]  # still clear the table
     progress = Progress(f"loading {plan.table.name}", len(todo), enabled=opts.progress)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from loader.fast_parse import FastParser, Prepared
-from loader.pipeline import read_ahead
+from loader.pipeline import chunk_by_bytes, read_ahead
 from loader.sources import SourceObject
 from loader.tables import events_table
 
@@ -59,3 +59,11 @@ def test_stopping_early_removes_the_batch_file_read_ahead(tmp_path: Path) -> Non
 
 def test_no_chunks_fetch_nothing(tmp_path: Path) -> None:
     assert list(read_ahead(_prepare(tmp_path), [])) == []
+
+
+def test_the_first_batch_is_small_so_work_starts_early() -> None:
+    objects = [SourceObject(f"day-{i}.json", 10, "") for i in range(10)]
+    chunks = chunk_by_bytes(objects, limit=40, first_limit=20)
+    assert [len(c) for c in chunks] == [2, 4, 4]
+    assert [o for c in chunks for o in c] == objects
+    assert [len(c) for c in chunk_by_bytes(objects, limit=40)] == [4, 4, 2]
