@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import PROJECT, Report, profiles_env, run
+from bench.common import PROJECT, Report, profiles_env, run, warm_page_cache
 from loader.generate import Options, generate
 
 EVENTS_PER_GB = 2_100_000
@@ -65,14 +65,6 @@ def naive_mb_per_s(root: Path, limit_bytes: int = 30_000_000) -> float:
         if done >= limit_bytes:
             break
     return done / 1e6 / (time.perf_counter() - started)
-
-
-def warm_page_cache(root: Path) -> None:
-    """Read every file once, so no contender pays for the first read from disk."""
-    for path in (root / "log_data").rglob("*.json"):
-        with path.open("rb") as f:
-            while f.read(1 << 24):
-                pass
 
 
 def duckdb_read_json_seconds(root: Path, database: str = ":memory:") -> float:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import Report, peak_rss_mb, profiles_env, real_data, run, venv_bin
+from bench.common import (
+    Report,
+    peak_rss_mb,
+    profiles_env,
+    real_data,
+    run,
+    venv_bin,
+    warm_page_cache,
+)
 
 
 def duckdb_glob_seconds(root: Path) -> float:
@@ -34,13 +42,20 @@ def main() -> int:
     if root is None:
         return 2
     report = Report("Real data end to end (s3-full, DuckDB)")
+    stage_cmd = [sys.executable, "loader/copy_staging.py", "--source", str(root), "--no-progress"]
     with tempfile.TemporaryDirectory() as tmp:
-        env = profiles_env(Path(tmp))
+        warm_page_cache(root)
         baseline = duckdb_glob_seconds(root)
-        stage = run(
-            [sys.executable, "loader/copy_staging.py", "--source", str(root), "--no-progress"], env
-        )
-        build = run([venv_bin("dbt"), "build"], env)
+        # a fresh checkout: dbt parses the whole project on its first command
+        first = profiles_env(Path(tmp))
+        first_stage = run(stage_cmd, first)
+        first_build = run([venv_bin("dbt"), "build"], first)
+        # routine runs: dbt's parse is kept in target/ (partial parsing); the same settings
+        # (a changed profile means a full parse again) and an emptied warehouse
+        for path in Path(tmp).glob("bench.duckdb*"):
+            path.unlink()
+        stage = run(stage_cmd, first)
+        build = run([venv_bin("dbt"), "build"], first)
     report.add(f"DuckDB read_json_auto glob (baseline): {baseline:6.2f} s")
     report.add(
         f"loader staging (ledger, checks, both tables): {stage:6.2f} s  "
@@ -48,6 +63,10 @@ def main() -> int:
     )
     report.add(f"dbt build (models + all tests):            {build:6.2f} s")
     report.add(f"end to end (stage + build):                {stage + build:6.2f} s (goal <= 15 s)")
+    report.add(
+        f"first run in a fresh checkout (dbt parses the whole project): stage {first_stage:.2f} s "
+        f"+ build {first_build:.2f} s = {first_stage + first_build:.2f} s"
+    )
     report.add(f"peak memory of the pipeline's processes:   {peak_rss_mb():6.0f} MB")
     report.save()
     return 0

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import PROJECT, Report, profiles_env, venv_bin
+from bench.common import PROJECT, Report, profiles_env, venv_bin, warm_page_cache
 from loader.generate import Options, generate
 
 REAL_EVENTS, REAL_SONGS = 8056, 14896
@@ -41,6 +41,7 @@ def pipeline(
     extra_env: dict[str, str] | None = None,
 ) -> None:
     env = profiles_env(work, **(extra_env or {}))
+    warm_page_cache(root)
     stage, stage_mem = timed(
         [
             sys.executable,
