@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,15 +48,22 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def eligible(data: bytes) -> bool:
-    """Whether line numbers can be derived from record order for this object."""
+def eligible(data: bytes, strict: bool = False) -> bool:
+    """Whether line numbers can be derived from record order for this object.
+
+    DuckDB skips blank and whitespace-only lines, which would shift the line numbers after
+    them. Looking for them costs a scan of every byte, so it is left out unless ``strict``:
+    DuckDB's record count then differs from the batch's line count, and the batch is sorted
+    again strictly (``FastParser.parse_prepared``)."""
     return bool(data) and not (
         data[:1].isspace()
         or data.startswith(b"\xef\xbb\xbf")
         or b"\r" in data
-        or b"\n\n" in data
-        or data.endswith(b"\n\n")
+        or (strict and BLANK_LINE.search(data) is not None)
     )
+
+
+BLANK_LINE = re.compile(rb"\n[ \t]*\n|\n[ \t]+$")
 
 
 def line_count(data: bytes) -> int:
@@ -131,24 +139,29 @@ class FastParser:
                 prepared.python.append((obj.key, data))
             else:
                 prepared.empty.append(obj.key)
-        if prepared.fast:
-            fd, path = tempfile.mkstemp(suffix=".ndjson", dir=self.workdir)
-            prepared.path = Path(path)
-            start = 0
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    for key, data in prepared.fast:
-                        out.write(data)
-                        if not data.endswith(b"\n"):
-                            out.write(b"\n")
-                        lines = line_count(data)
-                        prepared.spans.append((key, start, start + lines))
-                        start += lines
-            except BaseException:
-                prepared.discard()
-                raise
-            prepared.total = start
+        self._write(prepared)
         return prepared
+
+    def _write(self, prepared: Prepared) -> None:
+        """Write ``prepared.fast`` into one NDJSON batch file and record each object's span."""
+        if not prepared.fast:
+            return
+        fd, path = tempfile.mkstemp(suffix=".ndjson", dir=self.workdir)
+        prepared.path = Path(path)
+        start = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for key, data in prepared.fast:
+                    out.write(data)
+                    if not data.endswith(b"\n"):
+                        out.write(b"\n")
+                    lines = line_count(data)
+                    prepared.spans.append((key, start, start + lines))
+                    start += lines
+        except BaseException:
+            prepared.discard()
+            raise
+        prepared.total = start
 
     def parse_prepared(self, prepared: Prepared) -> FastBatch:
         """The DuckDB half. Records it cannot vouch for go, one by one, to the Python parser;
@@ -162,6 +175,8 @@ class FastParser:
             if prepared.path is not None:
                 odd = self._query(prepared.path, prepared.spans, prepared.total)
                 if odd is None:
+                    odd, prepared = self._retry_strictly(batch, prepared)
+                if odd is None:
                     for key, data in prepared.fast:
                         self._python(batch, key, data)
                 else:
@@ -169,6 +184,24 @@ class FastParser:
         finally:
             prepared.discard()
         return batch
+
+    def _retry_strictly(
+        self, batch: FastBatch, prepared: Prepared
+    ) -> tuple[dict[str, list[int]] | None, Prepared]:
+        """DuckDB could not read the batch file, or found fewer records than lines: hand the
+        objects with blank or whitespace-only lines to Python and try the others once more."""
+        odd_layout = {key for key, data in prepared.fast if not eligible(data, strict=True)}
+        if not odd_layout:
+            return None, prepared
+        retry = Prepared(fast=[(k, d) for k, d in prepared.fast if k not in odd_layout])
+        for key, data in prepared.fast:
+            if key in odd_layout:
+                self._python(batch, key, data)
+        prepared.discard()
+        self._write(retry)
+        if retry.path is None:
+            return {}, retry
+        return self._query(retry.path, retry.spans, retry.total), retry
 
     def _python_records(
         self, batch: FastBatch, prepared: Prepared, odd: dict[str, list[int]]

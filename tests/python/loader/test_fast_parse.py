@@ -138,3 +138,16 @@ def test_layout_quirks_and_bad_bytes_fall_back_without_losing_good_objects(data:
     _batch, got, want, _ = _both(table, [good, odd])
     assert got == want
     assert [r[0] for r in got if r[-2] == "good.json"] == [7]
+
+
+@pytest.mark.parametrize("gap", [b"\n\n", b"\n   \n", b"\n\t\n"])
+def test_blank_lines_send_only_their_object_to_python(gap: bytes) -> None:
+    """DuckDB skips blank lines; the batch is sorted again so other objects stay fast and the
+    odd one keeps its true line numbers."""
+    table = events_table(json.dumps({"jsonpaths": ["$['ts']"]}).encode(), "p")
+    good = (SourceObject("good.json", 0, ""), b'{"ts": 7}\n{"ts": 8}')
+    odd = (SourceObject("odd.json", 0, ""), b'{"ts": 1}' + gap + b'{"ts": 2}\n')
+    batch, got, want, _ = _both(table, [good, odd])
+    assert got == want
+    assert batch.fast_rows == 2 and batch.counts == {"good.json": (2, 0), "odd.json": (2, 0)}
+    assert [r[-1] for r in got if r[-2] == "odd.json"] == [1, 3]
