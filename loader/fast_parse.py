@@ -1,15 +1,16 @@
 """The fast path: DuckDB's vectorised JSON reader parses a whole batch, the Python parser only
-the objects it cannot vouch for.
+what it cannot vouch for.
 
 Every value is read as raw JSON (``columns = {key: 'JSON'}``) and checked in SQL against the same
-rules as ``records.parse_object``. An object goes to the exact Python parser, which gives the same
-values and file:line errors, when DuckDB cannot prove it gets the identical result:
+rules as ``records.parse_object``, which gives the same values and file:line errors:
 
-- its bytes hold a BOM, a carriage return, blank lines or leading whitespace (line numbers would
-  drift), or the reader fails on the batch (invalid UTF-8, malformed JSON);
-- a record lacks one of the expected keys (null versus a key in another letter case);
-- a text column holds a non-integer number (DuckDB re-serialises ``4.60`` as ``4.6``), an object,
-  an array or a NUL character; a numeric column holds anything but an in-range number.
+- a *record* goes to the Python parser when it lacks an expected key or has an unexpected one
+  (null versus a key in another letter case), or a value DuckDB may not read as Python does:
+  a non-integer number, 0 (maybe -0), an object or array in a text column (DuckDB re-writes
+  ``4.60`` as ``4.6``), a NUL character, NaN or Infinity, a numeric value out of its type;
+- an *object* goes whole when its bytes hold a BOM, a carriage return, leading whitespace or
+  blank lines (line numbers would drift);
+- the *batch* goes whole when DuckDB cannot read it (invalid UTF-8, malformed JSON).
 
 So the result is always what the Python parser alone would give, at DuckDB's speed for clean data.
 """
