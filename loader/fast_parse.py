@@ -123,11 +123,18 @@ class FastParser:
         self.enabled = invalid_char is None and all(len(c.path) == 1 for c in table.columns)
 
     def _python(self, batch: FastBatch, key: str, data: bytes) -> None:
-        parsed = parse_object(data, key, self.table, self.invalid_char)
+        batch.counts[key] = self._python_add(batch, key, data)
+
+    def _python_add(
+        self, batch: FastBatch, key: str, data: bytes, first_line: int = 1
+    ) -> tuple[int, int]:
+        """Parse ``data`` (an object, or its records from ``first_line``) in Python into the
+        batch; return its (rows, rejects)."""
+        parsed = parse_object(data, key, self.table, self.invalid_char, first_line=first_line)
         batch.python_rows.extend(parsed.rows)
         batch.rejects.extend(parsed.rejects)
         batch.present |= parsed.present
-        batch.counts[key] = (len(parsed.rows), len(parsed.rejects))
+        return len(parsed.rows), len(parsed.rejects)
 
     def prepare(self, objects: list[tuple[SourceObject, bytes]]) -> Prepared:
         """The Python half, safe to run in another thread while DuckDB parses the previous
@@ -216,14 +223,9 @@ class FastParser:
             if lines:
                 records = data_of[key].split(b"\n")
                 for line in lines:
-                    parsed = parse_object(
-                        records[line - 1], key, self.table, self.invalid_char, first_line=line
-                    )
-                    batch.python_rows.extend(parsed.rows)
-                    batch.rejects.extend(parsed.rejects)
-                    batch.present |= parsed.present
-                    rows += len(parsed.rows)
-                    rejects += len(parsed.rejects)
+                    added, rejected = self._python_add(batch, key, records[line - 1], line)
+                    rows += added
+                    rejects += rejected
             batch.counts[key] = (fast + rows, rejects)
             batch.fast_rows += fast
         if batch.fast_rows:  # every fast row had every key
