@@ -106,7 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace-changed",
         action="store_true",
         help="reload objects whose content changed since they were loaded, replacing "
-        "their rows (DuckDB and PostgreSQL)",
+        "their rows (DuckDB and PostgreSQL); the old rows are kept in "
+        "staging.<table>_removed and the ledger records the replacement",
+    )
+    p.add_argument(
+        "--withdraw-missing",
+        action="store_true",
+        help="remove the staged rows of objects loaded before that the source no longer "
+        "lists (they are kept in staging.<table>_removed, and the ledger records the "
+        "withdrawal, so dbt removes what was built from them)",
     )
     p.add_argument(
         "--tables",
@@ -287,6 +295,7 @@ def _main(args: argparse.Namespace) -> int:
         max_errors=args.max_errors,
         invalid_char=args.accept_invalid_chars,
         replace_changed=args.replace_changed,
+        withdraw_missing=args.withdraw_missing,
         batch_bytes=args.batch_mb * 1024 * 1024,
         retries=max(args.retries, 0),
         progress=not args.no_progress,
@@ -303,7 +312,7 @@ def _main(args: argparse.Namespace) -> int:
         print(f"warning: ... and {len(warnings) - 10} more like these", file=sys.stderr)
     if not args.dry_run:
         print(summary_table(stats))
-        if not any(s.new_files for s in stats):
+        if not any(s.new_files or s.withdrawn_files for s in stats):
             print("nothing new to load: every object is already in the ledger")
     changed = sum(s.changed_files for s in stats)
     if changed and not args.replace_changed and not args.full_refresh:

@@ -3,7 +3,11 @@
 Exactly once: an object is loaded when its key is not in the ledger; its rows and its ledger entry
 commit in the same transaction. An object whose size or ETag differs from the ledger's is *changed*:
 it is reported (exit 1) and never silently loaded twice; ``--replace-changed`` swaps its old rows
-for the new ones in one transaction, ``--full-refresh`` reloads everything from scratch.
+for the new ones in one transaction. An object the ledger holds that the source no longer lists is
+*missing*: it is reported, and ``--withdraw-missing`` removes its rows. Every replacement and
+withdrawal is a change in the ledger, and the rows it removed are kept in the table's ``_removed``
+twin, so the models built from staging can apply it. ``--full-refresh`` reloads everything from
+scratch and starts a new history.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from loader.destinations.base import Batch, Destination, LedgerEntry
+from loader.destinations.base import (
+    ADDED,
+    REPLACED,
+    WITHDRAWN,
+    Batch,
+    Destination,
+    LedgerEntry,
+    removed_table,
+)
 from loader.errors import ConfigError, DataError, TransientError
 from loader.fast_parse import FastParser, Prepared
 from loader.progress import Progress, log
@@ -38,6 +50,7 @@ class RunOptions:
     max_errors: int = 0
     invalid_char: str | None = None  # replacement for invalid UTF-8 (ACCEPTINVCHARS); None: reject
     replace_changed: bool = False
+    withdraw_missing: bool = False  # remove the rows of loaded objects the source lost
     batch_bytes: int = DEFAULT_BATCH_BYTES
     progress: bool = True
     workdir: str | None = None  # where temporary batch files go (default: the system's)
@@ -52,6 +65,7 @@ class Plan:
     new: list[SourceObject] = field(default_factory=list)
     skipped: list[SourceObject] = field(default_factory=list)
     changed: list[tuple[SourceObject, LedgerEntry]] = field(default_factory=list)
+    missing: list[LedgerEntry] = field(default_factory=list)  # loaded, no longer listed
 
 
 @dataclass
@@ -60,6 +74,8 @@ class TableStats:
     new_files: int = 0
     skipped_files: int = 0
     changed_files: int = 0
+    missing_files: int = 0
+    withdrawn_files: int = 0
     rows: int = 0
     rejects: int = 0
     bytes: int = 0
@@ -81,12 +97,19 @@ def make_plan(
     full_refresh: bool,
     source: Source | None = None,
 ) -> Plan:
-    """Split the listing into new, already loaded and changed objects. Objects listed without
-    an ETag (local files) are fingerprinted only when the ledger knows their key and size."""
+    """Split the listing into new, already loaded and changed objects, and find the loaded
+    objects under the table's prefix that are no longer listed. Objects listed without an ETag
+    (local files) are fingerprinted only when the ledger knows their key and size."""
     plan = Plan(table, listed)
     if full_refresh:
         plan.new = list(listed)
         return plan
+    keys = {obj.key for obj in listed}
+    plan.missing = [
+        entry
+        for key, entry in sorted(ledger.items())
+        if key.startswith(table.prefix) and key not in keys
+    ]
     # Local files have no ETag: hash the already-loaded ones whose size still matches, in
     # parallel (hashing releases the GIL).
     unhashed = [
@@ -142,7 +165,7 @@ def load_client_side(
     dest: Destination, source: Source, plan: Plan, opts: RunOptions, stats: TableStats
 ) -> None:
     """Parse the new objects here and commit them batch by batch (DuckDB, PostgreSQL)."""
-    replace = {obj.key for obj, _ in plan.changed} if opts.replace_changed else set()
+    replace = {obj.key: entry for obj, entry in plan.changed} if opts.replace_changed else {}
     todo = plan.new + [obj for obj, _ in plan.changed if obj.key in replace]
     # A small first batch: DuckDB starts on it while the read-ahead fetches the next one.
     chunks = chunk_by_bytes(todo, opts.batch_bytes, FIRST_BATCH_BYTES)
@@ -166,7 +189,7 @@ def load_client_side(
                 now,
                 source.uri,
                 delete_all=opts.full_refresh and index == 0,
-                replace_keys=[o.key for o in objects if o.key in replace],
+                remove_keys=[o.key for o in objects if o.key in replace],
             )
             parsed = parser.parse_prepared(prepared)
             del prepared
@@ -174,8 +197,18 @@ def load_client_side(
                 batch.rows, batch.rejects, batch.fast = parsed.python_rows, parsed.rejects, parsed
                 for obj in objects:
                     rows, rejected = parsed.counts.get(obj.key, (0, 0))
+                    old = replace.get(obj.key)
                     batch.entries.append(
-                        LedgerEntry(obj.key, obj.etag, obj.size, rows, rejected, batch.batch_id)
+                        LedgerEntry(
+                            obj.key,
+                            obj.etag,
+                            obj.size,
+                            rows,
+                            rejected,
+                            batch.batch_id,
+                            change=ADDED if old is None else REPLACED,
+                            removed=0 if old is None else old.rows or 0,
+                        )
                     )
                 check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
                 check_fields(plan.table, parsed.present, parsed.rows)
@@ -190,12 +223,43 @@ def load_client_side(
             stats.rows += parsed.rows
             stats.rejects += len(batch.rejects)
             stats.bytes += sum(o.size for o in objects)
-            stats.new_files += len(objects)
+            stats.new_files += sum(1 for o in objects if o.key not in replace)
             stats.batches += 1
             for reject in batch.rejects:
                 log(f"rejected {reject}")
     finally:
         progress.close()
+
+
+def withdraw(
+    dest: Destination, source: Source, plan: Plan, opts: RunOptions, stats: TableStats
+) -> None:
+    """Remove the rows of the loaded objects the source no longer lists, in one batch: the rows
+    move to the _removed table and the ledger records each object as withdrawn."""
+    if not hasattr(dest, "commit_batch"):
+        raise ConfigError(
+            f"--withdraw-missing is not supported on {dest.engine} (its staged rows do not "
+            "record their object); use --full-refresh"
+        )
+    now = utcnow()
+    batch = Batch(
+        plan.table,
+        new_batch_id(now),
+        now,
+        source.uri,
+        remove_keys=[entry.key for entry in plan.missing],
+    )
+    batch.entries = [
+        LedgerEntry(e.key, "", 0, 0, 0, batch.batch_id, change=WITHDRAWN, removed=e.rows or 0)
+        for e in plan.missing
+    ]
+    commit_with_retries(dest, batch, opts)
+    stats.withdrawn_files += len(plan.missing)
+    stats.batches += 1
+    log(
+        f"{plan.table.name}: withdrew {len(plan.missing):,} object(s) and their "
+        f"{sum(e.removed for e in batch.entries):,} rows (batch {batch.batch_id})"
+    )
 
 
 def read_ahead(
@@ -236,9 +300,7 @@ def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> No
     A retry first asks the ledger whether the lost commit went through, so none is doubled."""
     for attempt in range(1, opts.retries + 2):
         try:
-            if attempt > 1 and any(
-                e.batch_id == batch.batch_id for e in dest.ledger(batch.table.name).values()
-            ):
+            if attempt > 1 and dest.has_batch(batch.table.name, batch.batch_id):
                 log(f"{batch.table.name}: batch {batch.batch_id} was committed before the failure")
                 return
             dest.commit_batch(batch)  # type: ignore[attr-defined]
@@ -258,23 +320,34 @@ def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> No
 def check_schema(
     dest: Destination, tables: Iterable[Table], full_refresh: bool, loading: set[str] | None = None
 ) -> list[str]:
-    """DDL to run: create what is missing; refuse a table whose columns differ from the spec
-    (``--full-refresh`` recreates it, but only a table this run loads)."""
+    """DDL to run: bring an old ledger to the change log, create what is missing, refuse a
+    table whose columns differ from the spec (``--full-refresh`` recreates it and its _removed
+    twin, but only for a table this run loads)."""
     tables = list(tables)
     statements = dest.schema_ddl(tables)
+    statements[1:1] = dest.migrate_ledger_ddl()
     for table in tables:
-        existing = dest.table_columns(table.name)
-        wanted = [name for name, _ in dest.data_columns(table)]
-        if existing is not None and existing != wanted:
-            if loading is not None and table.name not in loading:
-                continue  # not loaded by this run: left exactly as it is
-            if not full_refresh:
-                raise ConfigError(
-                    f"staging.{table.name} has columns ({', '.join(existing)}) but the JSONPaths "
-                    f"file and schema give ({', '.join(wanted)}); rerun with --full-refresh to "
-                    "recreate it"
-                )
-            statements.insert(1, f"drop table {dest.qualified(table.name)}")
+        pairs = (
+            (table.name, dest.data_columns(table)),
+            (removed_table(table.name), dest.removed_columns(table)),
+        )
+        stale = []
+        for name, columns in pairs:
+            existing = dest.table_columns(name)
+            wanted = [column for column, _ in columns]
+            if existing is not None and existing != wanted:
+                stale.append((name, existing, wanted))
+        if not stale or (loading is not None and table.name not in loading):
+            continue  # current, or not loaded by this run: left exactly as it is
+        if not full_refresh:
+            name, existing, wanted = stale[0]
+            raise ConfigError(
+                f"staging.{name} has columns ({', '.join(existing)}) but the JSONPaths "
+                f"file and schema give ({', '.join(wanted)}); rerun with --full-refresh to "
+                "recreate it"
+            )
+        for name, _, _ in stale:
+            statements.insert(1, f"drop table {dest.qualified(name)}")
     return statements
 
 
@@ -288,6 +361,8 @@ def run(
 ) -> tuple[list[TableStats], list[str]]:
     """Stage ``tables`` (after creating every table of ``schema``); return per-table stats and
     warnings (changed objects)."""
+    if not opts.dry_run:
+        dest.lock()
     statements = check_schema(dest, schema or tables, opts.full_refresh, {t.name for t in tables})
     if opts.dry_run:
         print("-- schema (run only where missing)", file=out)
@@ -305,6 +380,19 @@ def run(
         plan = make_plan(table, listed, ledger, opts.full_refresh, source)
         stats.skipped_files = len(plan.skipped)
         stats.changed_files = len(plan.changed)
+        stats.missing_files = len(plan.missing)
+        if plan.missing:
+            names = ", ".join(source.url(e.key) for e in plan.missing[:3])
+            more = f" and {len(plan.missing) - 3:,} more" if len(plan.missing) > 3 else ""
+            action = (
+                "withdrawing their rows"
+                if opts.withdraw_missing
+                else "their rows stay staged; rerun with --withdraw-missing to remove them"
+            )
+            warnings.append(
+                f"{len(plan.missing):,} object(s) loaded before are no longer in "
+                f"{source.uri}/{table.prefix} ({names}{more}): {action}"
+            )
         for obj, entry in plan.changed:
             action = (
                 "reloading it"
@@ -320,7 +408,8 @@ def run(
             )
         log(
             f"{table.name}: {len(listed):,} objects listed, {len(plan.new):,} new, "
-            f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed"
+            f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed, "
+            f"{len(plan.missing):,} missing"
         )
         if opts.dry_run:
             describe = getattr(dest, "describe_load", None)
@@ -337,7 +426,11 @@ def run(
                     print(f"--   {source.url(obj.key)}", file=out)
                 if len(plan.new) > 20:
                     print(f"--   ... and {len(plan.new) - 20} more", file=out)
-        elif plan.new or plan.changed or opts.full_refresh:
+            if plan.missing and opts.withdraw_missing:
+                print(f"-- {table.name}: would withdraw {len(plan.missing)} object(s)", file=out)
+        elif plan.new or plan.changed or plan.missing or opts.full_refresh:
+            if plan.missing and opts.withdraw_missing:
+                withdraw(dest, source, plan, opts, stats)
             server_side = getattr(dest, "load_plan", None)
             if server_side is not None:
                 server_side(source, plan, opts, stats)
@@ -349,7 +442,17 @@ def run(
 
 
 def summary_table(all_stats: list[TableStats]) -> str:
-    header = ("table", "new files", "skipped", "changed", "rows", "rejects", "seconds", "MB/s")
+    header = (
+        "table",
+        "new files",
+        "skipped",
+        "changed",
+        "withdrawn",
+        "rows",
+        "rejects",
+        "seconds",
+        "MB/s",
+    )
     lines = [header]
     for s in all_stats:
         rate = s.bytes / 1e6 / s.seconds if s.seconds > 0 else 0.0
@@ -359,6 +462,7 @@ def summary_table(all_stats: list[TableStats]) -> str:
                 f"{s.new_files:,}",
                 f"{s.skipped_files:,}",
                 f"{s.changed_files:,}",
+                f"{s.withdrawn_files:,}",
                 f"{s.rows:,}",
                 f"{s.rejects:,}",
                 f"{s.seconds:.2f}",

@@ -1,9 +1,15 @@
 """One interface for every warehouse engine; one small class per engine behind it.
 
-The loader decides *what* to load (the plan: new, already loaded, changed objects); a destination
-decides *how*: it creates the staging schema, reads the ledger and commits each batch of rows,
-rejects and ledger entries in a single transaction, so a batch is either wholly visible or not at
-all.
+The loader decides *what* to load (the plan: new, already loaded, changed and missing objects); a
+destination decides *how*: it creates the staging schema, reads the ledger and commits each batch
+of rows, rejects and ledger entries in a single transaction, so a batch is either wholly visible or
+not at all.
+
+The ledger is the change log of staging, written once and never rewritten: one row per change to
+an object, in the batch that made it. An object is ``added`` when first loaded, ``replaced`` when
+its rows were swapped for a new version of it, ``withdrawn`` when its rows were removed because it
+left the source. Rows a batch removes are moved to ``staging.<table>_removed`` with that batch's id,
+so what every batch added or removed stays readable: dbt's incremental models read exactly that.
 """
 
 from __future__ import annotations
@@ -11,14 +17,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loader.errors import ConfigError
 from loader.tables import META_COLUMNS, Table
 
 SCHEMA = "staging"
 LEDGER = "load_ledger"
 REJECTS = "load_rejects"
+REMOVED_SUFFIX = "_removed"
+ADDED, REPLACED, WITHDRAWN = "added", "replaced", "withdrawn"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -31,7 +41,12 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("batch_id", "text"),
     ("source_uri", "text"),
     ("loaded_at", "timestamp"),
+    ("change", "text"),  # added | replaced | withdrawn
+    ("rows_removed", "bigint"),  # rows of the object's previous version this change removed
 )
+# The first layout (one row per object, rewritten on a reload): migrated in place.
+LEDGER_V1 = [name for name, _ in LEDGER_COLUMNS[:9]]
+LEDGER_KEY = "primary key (table_name, object_key, batch_id)"
 REJECT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("batch_id", "text"),
     ("table_name", "text"),
@@ -41,6 +56,26 @@ REJECT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reason", "text"),
     ("rejected_at", "timestamp"),
 )
+# Appended to a staging table's columns in its _removed twin.
+REMOVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_removed_batch_id", "text"),  # the batch that removed the row
+    ("_removed_at", "timestamp"),
+)
+# The current state: each object's latest change, unless it withdrew the object. ``?`` marks the
+# table name; batches of one table commit one after another, so loaded_at orders them.
+CURRENT_LEDGER_SQL = f"""
+select object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at, change
+from (
+    select
+        *,
+        row_number() over (
+            partition by object_key order by loaded_at desc, batch_id desc
+        ) as recency
+    from {SCHEMA}.{LEDGER}
+    where table_name = ?
+) as changes
+where recency = 1 and change <> '{WITHDRAWN}'
+"""  # noqa: S608 - constants only
 
 
 def quote_ident(name: str) -> str:
@@ -61,6 +96,11 @@ def check_identifier(name: str) -> str:
     return name
 
 
+def removed_table(table: str) -> str:
+    """The table that keeps the rows removed from ``table``, with the batch that removed them."""
+    return table + REMOVED_SUFFIX
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     key: str
@@ -70,6 +110,8 @@ class LedgerEntry:
     rejected: int
     batch_id: str
     loaded_at: dt.datetime | None = None
+    change: str = ADDED
+    removed: int = 0  # rows of the previous version this change removed
 
 
 @dataclass
@@ -84,7 +126,9 @@ class Batch:
     rejects: list[Any] = field(default_factory=list)  # records.Reject
     entries: list[LedgerEntry] = field(default_factory=list)
     delete_all: bool = False  # --full-refresh: replace the table's rows and ledger
-    replace_keys: list[str] = field(default_factory=list)  # changed objects being reloaded
+    # objects whose staged rows this batch removes (a new version replaces them, or they were
+    # withdrawn): the rows move to the _removed table, tagged with this batch
+    remove_keys: list[str] = field(default_factory=list)
     fast: Any = None  # fast_parse.FastBatch: rows DuckDB parsed, still in a temp table
 
 
@@ -108,12 +152,41 @@ class Destination(ABC):
         """Run schema statements in one transaction."""
 
     @abstractmethod
-    def ledger(self, table: str) -> dict[str, LedgerEntry]:
-        """What the ledger says was loaded into ``table`` (empty if there is no ledger yet)."""
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        """Rows of a read-only query (``?`` placeholders), outside any load transaction."""
 
-    @abstractmethod
+    def lock(self) -> None:
+        """Make this the only loader writing to the warehouse until it closes (engines whose
+        transactions would otherwise interleave); DuckDB's file lock already does that."""
+        return None
+
+    # --- reading the warehouse, the same on every engine ----------------------------------
+
     def table_columns(self, table: str) -> list[str] | None:
         """Column names of staging.<table>, or None when it does not exist."""
+        rows = self.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            (SCHEMA, table),
+        )
+        return [r[0] for r in rows] or None
+
+    def ledger(self, table: str) -> dict[str, LedgerEntry]:
+        """The objects staged in ``table`` now (each one's latest change), by key."""
+        if self.table_columns(LEDGER) is None:
+            return {}
+        rows = self.query(CURRENT_LEDGER_SQL, (table,))
+        return {r[0]: LedgerEntry(*r) for r in rows}
+
+    def has_batch(self, table: str, batch_id: str) -> bool:
+        """Whether the ledger holds a change committed by ``batch_id`` (after a lost commit)."""
+        if self.table_columns(LEDGER) is None:
+            return False
+        rows = self.query(
+            f"select count(*) from {SCHEMA}.{LEDGER} where table_name = ? and batch_id = ?",  # noqa: S608 - constants
+            (table, batch_id),
+        )
+        return bool(rows and rows[0][0])
 
     # --- SQL shared by every engine -------------------------------------------------------
 
@@ -129,17 +202,41 @@ class Destination(ABC):
     def data_columns(self, table: Table) -> list[tuple[str, str]]:
         return [(c.name, c.type) for c in table.columns] + list(META_COLUMNS)
 
+    def removed_columns(self, table: Table) -> list[tuple[str, str]]:
+        return self.data_columns(table) + list(REMOVED_COLUMNS)
+
     def schema_ddl(self, tables: list[Table]) -> list[str]:
         statements = [f"create schema if not exists {quote_ident(SCHEMA)}"]
         for table in tables:
             statements.append(self.create_table_sql(table.name, self.data_columns(table)))
-        statements.append(
-            self.create_table_sql(
-                LEDGER, list(LEDGER_COLUMNS), "primary key (table_name, object_key)"
+            statements.append(
+                self.create_table_sql(removed_table(table.name), self.removed_columns(table))
             )
-        )
+        statements.append(self.create_table_sql(LEDGER, list(LEDGER_COLUMNS), LEDGER_KEY))
         statements.append(self.create_table_sql(REJECTS, list(REJECT_COLUMNS)))
         return statements
+
+    def migrate_ledger_ddl(self) -> list[str]:
+        """Statements that bring a ledger of the first layout to the change log (each row an
+        ``added`` change, as it was), or none when it is current or absent."""
+        existing = self.table_columns(LEDGER)
+        wanted = [name for name, _ in LEDGER_COLUMNS]
+        if existing is None or existing == wanted:
+            return []
+        if existing != LEDGER_V1:
+            raise ConfigError(
+                f"{SCHEMA}.{LEDGER} has columns ({', '.join(existing)}), which this loader does "
+                "not know; rerun with --full-refresh to recreate it"
+            )
+        old = f"{LEDGER}_v1"
+        names = ", ".join(quote_ident(n) for n in LEDGER_V1)
+        return [
+            f"alter table {self.qualified(LEDGER)} rename to {quote_ident(old)}",
+            self.create_table_sql(LEDGER, list(LEDGER_COLUMNS), LEDGER_KEY),
+            f"insert into {self.qualified(LEDGER)} ({names}, change, rows_removed) "  # noqa: S608 - quoted identifiers
+            f"select {names}, '{ADDED}', 0 from {self.qualified(old)}",
+            f"drop table {self.qualified(old)}",
+        ]
 
     def create_table_sql(self, name: str, columns: list[tuple[str, str]], extra: str = "") -> str:
         body = self.column_defs(columns) + (f",\n    {extra}" if extra else "")
@@ -150,12 +247,54 @@ class Destination(ABC):
         return ""
 
     def refresh_sql(self, batch: Batch) -> list[str]:
-        """Statements that clear what a batch replaces (run before its inserts)."""
+        """Statements that clear what a full refresh replaces (run before its inserts): the
+        rows, the removed rows and the table's change log, so dbt sees a new history and
+        rebuilds what it built from the old one."""
         table, statements = batch.table.name, []
         if batch.delete_all:
             # DELETE, not TRUNCATE: TRUNCATE commits (Redshift) and the refresh must be atomic.
             # Identifiers come from quote_ident and the value from quote_literal.
-            statements.append(f"delete from {self.qualified(table)}")  # noqa: S608
             where = f"table_name = {quote_literal(table)}"
-            statements.append(f"delete from {self.qualified(LEDGER)} where {where}")  # noqa: S608
+            statements += [
+                f"delete from {self.qualified(table)}",  # noqa: S608
+                f"delete from {self.qualified(removed_table(table))}",  # noqa: S608
+                f"delete from {self.qualified(LEDGER)} where {where}",  # noqa: S608
+                f"delete from {self.qualified(REJECTS)} where {where}",  # noqa: S608
+            ]
         return statements
+
+    def remove_sql(self, batch: Batch) -> list[str]:
+        """Statements (one ``?`` for the object key each) that move an object's staged rows to
+        the _removed table, tagged with this batch, and drop its old rejects."""
+        table = batch.table
+        names = ", ".join(quote_ident(n) for n, _ in self.data_columns(table))
+        stamp = quote_literal(batch.loaded_at.isoformat(sep=" "))
+        key = quote_ident("_source_key")
+        # Identifiers via quote_ident; the batch id and time via quote_literal.
+        return [
+            f"insert into {self.qualified(removed_table(table.name))} "  # noqa: S608
+            f"({names}, {quote_ident('_removed_batch_id')}, {quote_ident('_removed_at')}) "
+            f"select {names}, {quote_literal(batch.batch_id)}, cast({stamp} as timestamp) "
+            f"from {self.qualified(table.name)} where {key} = ?",
+            f"delete from {self.qualified(table.name)} where {key} = ?",  # noqa: S608
+            f"delete from {self.qualified(REJECTS)} "  # noqa: S608
+            f"where table_name = {quote_literal(table.name)} and object_key = ?",
+        ]
+
+    def ledger_rows(self, batch: Batch) -> list[tuple]:
+        return [
+            (
+                batch.table.name,
+                e.key,
+                e.etag,
+                e.size,
+                e.rows,
+                e.rejected,
+                batch.batch_id,
+                batch.source_uri,
+                batch.loaded_at,
+                e.change,
+                e.removed,
+            )
+            for e in batch.entries
+        ]

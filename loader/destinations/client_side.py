@@ -17,9 +17,7 @@ from loader.destinations.base import (
     REJECTS,
     Batch,
     Destination,
-    quote_ident,
 )
-from loader.tables import META_COLUMNS
 
 
 class ClientSideDestination(Destination):
@@ -47,39 +45,19 @@ class ClientSideDestination(Destination):
 
     def commit_batch(self, batch: Batch) -> None:
         table = batch.table
-        data_columns = [(c.name, c.type) for c in table.columns] + list(META_COLUMNS)
-        key_column = self.qualified(table.name)
+        data_columns = self.data_columns(table)
         with self.transaction():
             for statement in self.refresh_sql(batch):
                 self.execute(statement)
-            for key in batch.replace_keys:
-                self.execute(
-                    f"delete from {key_column} where {quote_ident('_source_key')} = ?",  # noqa: S608 - identifiers via quote_ident, values bound
-                    (key,),
-                )
-                self.execute(
-                    f"delete from {self.qualified(LEDGER)} where table_name = ? and object_key = ?",  # noqa: S608 - identifiers via quote_ident, values bound
-                    (table.name, key),
-                )
+            removals = self.remove_sql(batch)
+            for key in batch.remove_keys:
+                for statement in removals:
+                    self.execute(statement, (key,))
             rows = [(*row, batch.batch_id, batch.loaded_at) for row in batch.rows]
             self.bulk_insert(table.name, data_columns, rows)
             if batch.fast is not None and batch.fast.fast_rows:
                 self.insert_fast(table.name, data_columns, batch)
-            ledger_rows = [
-                (
-                    table.name,
-                    e.key,
-                    e.etag,
-                    e.size,
-                    e.rows,
-                    e.rejected,
-                    batch.batch_id,
-                    batch.source_uri,
-                    batch.loaded_at,
-                )
-                for e in batch.entries
-            ]
-            self.bulk_insert(LEDGER, list(LEDGER_COLUMNS), ledger_rows)
+            self.bulk_insert(LEDGER, list(LEDGER_COLUMNS), self.ledger_rows(batch))
             reject_rows = [
                 (batch.batch_id, table.name, r.key, r.line, r.raw, r.reason, batch.loaded_at)
                 for r in batch.rejects

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from loader.destinations.base import SCHEMA, Batch, LedgerEntry, quote_ident, quote_literal
+from loader.destinations.base import Batch, quote_ident, quote_literal
 from loader.destinations.client_side import ClientSideDestination
 from loader.errors import ConfigError, TransientError
 from loader.fast_parse import FAST_TABLE
@@ -75,23 +75,8 @@ class DuckDBDestination(ClientSideDestination):
             for statement in statements:
                 self.con.execute(statement)
 
-    def table_columns(self, table: str) -> list[str] | None:
-        rows = self.con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [SCHEMA, table],
-        ).fetchall()
-        return [r[0] for r in rows] or None
-
-    def ledger(self, table: str) -> dict[str, LedgerEntry]:
-        if self.table_columns("load_ledger") is None:
-            return {}
-        rows = self.con.execute(
-            "select object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at "
-            "from staging.load_ledger where table_name = ?",
-            [table],
-        ).fetchall()
-        return {r[0]: LedgerEntry(*r) for r in rows}
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        return self.con.execute(sql, list(params)).fetchall()
 
     def parser_connection(self) -> duckdb.DuckDBPyConnection:
         return self.con

@@ -12,11 +12,12 @@ import duckdb
 import psycopg2
 import psycopg2.errors
 
-from loader.destinations.base import SCHEMA, Batch, LedgerEntry, quote_ident, quote_literal
+from loader.destinations.base import Batch, quote_ident, quote_literal
 from loader.destinations.client_side import ClientSideDestination
 from loader.errors import ConfigError, TransientError
 from loader.fast_parse import FAST_TABLE
 from loader.profiles import PostgresConfig
+from loader.progress import log
 
 PG_TYPES = {
     "text": "text",
@@ -25,6 +26,7 @@ PG_TYPES = {
     "double": "double precision",
     "timestamp": "timestamp",
 }
+LOCK_NAME = "sparkify-loader"  # the advisory lock one loader holds while it runs
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -51,6 +53,7 @@ class PostgresDestination(ClientSideDestination):
 
     def __init__(self, config: PostgresConfig, read_only: bool = False) -> None:
         self.config, self.read_only = config, read_only
+        self._locked = False
         self._connect()
         self._parser: duckdb.DuckDBPyConnection | None = None
 
@@ -59,8 +62,12 @@ class PostgresDestination(ClientSideDestination):
             self.con.close()
         try:
             self._connect()
+            if self._locked:
+                self._take_lock()
         except ConfigError as exc:
             raise TransientError(str(exc)) from None
+        except psycopg2.Error as exc:
+            raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
 
     def _connect(self) -> None:
         config, read_only = self.config, self.read_only
@@ -110,7 +117,7 @@ class PostgresDestination(ClientSideDestination):
         with self.con.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), tuple(params))
 
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         try:
             with self.con.cursor() as cur:
                 cur.execute(sql.replace("?", "%s"), tuple(params))
@@ -120,30 +127,27 @@ class PostgresDestination(ClientSideDestination):
             raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
         return rows
 
+    def lock(self) -> None:
+        """One loader at a time: a session-level advisory lock, held until the connection
+        closes (and taken again after a reconnect). A second loader waits for the first."""
+        self._locked = True
+        self._take_lock()
+
+    def _take_lock(self) -> None:
+        with self.con.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(hashtext(%s))", (LOCK_NAME,))
+            (free,) = cur.fetchone()
+            if not free:
+                log("another loader is staging into this database; waiting for it to finish")
+                cur.execute("select pg_advisory_lock(hashtext(%s))", (LOCK_NAME,))
+        self.con.commit()
+
     def execute_ddl(self, statements: list[str]) -> None:
         with self.transaction():
             # Two loaders starting at once must not race on CREATE: serialise schema set-up.
             self.execute("select pg_advisory_xact_lock(hashtext('sparkify-staging-ddl'))")
             for statement in statements:
                 self.execute(statement)
-
-    def table_columns(self, table: str) -> list[str] | None:
-        rows = self._query(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            (SCHEMA, table),
-        )
-        return [r[0] for r in rows] or None
-
-    def ledger(self, table: str) -> dict[str, LedgerEntry]:
-        if self.table_columns("load_ledger") is None:
-            return {}
-        rows = self._query(
-            "select object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at "
-            "from staging.load_ledger where table_name = ?",
-            (table,),
-        )
-        return {r[0]: LedgerEntry(*r) for r in rows}
 
     def parser_connection(self) -> duckdb.DuckDBPyConnection:
         if self._parser is None:

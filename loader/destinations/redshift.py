@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from loader.destinations.base import (
+    ADDED,
     LEDGER,
     LEDGER_COLUMNS,
-    SCHEMA,
     Batch,
     Destination,
-    LedgerEntry,
     quote_ident,
 )
 from loader.errors import ConfigError, DataError, TransientError
@@ -169,27 +168,12 @@ class RedshiftDestination(Destination):
             self.con.rollback()
             raise
 
-    def table_columns(self, table: str) -> list[str] | None:
-        if self.con is None:
-            return None
-        rows = self._run(
-            "select column_name from information_schema.columns "
-            "where table_schema = %s and table_name = %s order by ordinal_position",
-            (SCHEMA, table),
-        )
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        if self.con is None:  # a dry run that could not reach the cluster: nothing exists
+            return []
+        rows = self._run(sql.replace("?", "%s"), params)
         self.con.rollback()
-        return [r[0] for r in rows] or None
-
-    def ledger(self, table: str) -> dict[str, LedgerEntry]:
-        if self.con is None or self.table_columns(LEDGER) is None:
-            return {}
-        rows = self._run(
-            "select object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at "
-            "from staging.load_ledger where table_name = %s",
-            (table,),
-        )
-        self.con.rollback()
-        return {r[0]: LedgerEntry(*r) for r in rows}
+        return rows
 
     # --- the COPY plan -------------------------------------------------------------------
 
@@ -272,6 +256,8 @@ class RedshiftDestination(Destination):
                         quote_literal(batch.batch_id),
                         quote_literal(source.uri),
                         stamp,
+                        quote_literal(ADDED),
+                        "0",
                     ]
                 )
                 + ")"

@@ -136,7 +136,22 @@ def test_changed_object_is_reported_not_loaded_twice(
     assert stage("--source", str(data), "--replace-changed") == 0
     after = duck_counts()
     assert after["staging_events"] == before["staging_events"] + 1
-    assert after["load_ledger"] == before["load_ledger"]
+    key = day.relative_to(data).as_posix()
+    with duck() as con:
+        changes = con.execute(
+            "select change, rows_loaded, rows_removed from staging.load_ledger "
+            "where object_key = ? order by loaded_at",
+            [key],
+        ).fetchall()
+        removed = con.execute(
+            "select count(*), count(distinct _removed_batch_id) "
+            "from staging.staging_events_removed where _source_key = ?",
+            [key],
+        ).fetchone()
+    old_rows = changes[0][1]
+    assert changes == [("added", old_rows, 0), ("replaced", old_rows + 1, old_rows)]
+    assert removed == (old_rows, 1)  # the old version's rows, kept for dbt to apply the change
+    assert after["load_ledger"] == before["load_ledger"] + 1  # the ledger is a log of changes
 
 
 def test_unknown_target_is_a_usage_error(data: Path, profiles_dir: Path, capsys) -> None:
@@ -207,3 +222,81 @@ def test_same_size_edit_is_detected_by_its_etag(data: Path, profiles_dir: Path, 
     capsys.readouterr()
     assert stage("--source", str(data), "--tables", "events") == 1
     assert "changed since it was loaded" in capsys.readouterr().err
+
+
+def _ledger(key: str) -> list[tuple]:
+    with duck() as con:
+        return con.execute(
+            "select change, rows_loaded, rows_removed from staging.load_ledger "
+            "where object_key = ? order by loaded_at",
+            [key],
+        ).fetchall()
+
+
+def test_missing_object_is_reported_and_withdrawn_only_when_asked(
+    data: Path, profiles_dir: Path, capsys
+) -> None:
+    assert stage("--source", str(data), "--tables", "events") == 0
+    before = duck_counts()
+    day = sorted((data / "log_data").rglob("*.json"))[1]
+    key = day.relative_to(data).as_posix()
+    rows = _ledger(key)[0][1]
+    moved = day.with_suffix(".bak")  # no longer a .json: no longer listed
+    day.rename(moved)
+    capsys.readouterr()
+    assert stage("--source", str(data), "--tables", "events") == 0
+    err = capsys.readouterr().err
+    assert "1 object(s) loaded before are no longer in" in err and key in err
+    assert "--withdraw-missing" in err
+    assert duck_counts() == before  # reported, nothing removed
+    assert stage("--source", str(data), "--tables", "events", "--withdraw-missing") == 0
+    after = duck_counts()
+    assert after["staging_events"] == before["staging_events"] - rows
+    assert _ledger(key) == [("added", rows, 0), ("withdrawn", 0, rows)]
+    with duck() as con:
+        kept = con.execute(
+            "select count(*) from staging.staging_events_removed where _source_key = ?", [key]
+        ).fetchone()[0]
+    assert kept == rows
+    capsys.readouterr()
+    assert stage("--source", str(data), "--tables", "events", "--withdraw-missing") == 0
+    assert "no longer in" not in capsys.readouterr().err  # withdrawn once, not again
+    moved.rename(day)  # the file comes back: it is new again
+    assert stage("--source", str(data), "--tables", "events") == 0
+    assert duck_counts()["staging_events"] == before["staging_events"]
+    assert [change for change, _, _ in _ledger(key)] == ["added", "withdrawn", "added"]
+
+
+def test_full_refresh_starts_a_new_history(data: Path, profiles_dir: Path) -> None:
+    assert stage("--source", str(data), "--tables", "events") == 0
+    day = sorted((data / "log_data").rglob("*.json"))[0]
+    day.write_bytes(day.read_bytes() + b'\n{"ts": 1, "userId": "9"}')
+    assert stage("--source", str(data), "--tables", "events", "--replace-changed") == 0
+    assert stage("--source", str(data), "--tables", "events", "--full-refresh") == 0
+    with duck() as con:
+        changes = con.execute("select distinct change from staging.load_ledger").fetchall()
+        removed = con.execute("select count(*) from staging.staging_events_removed").fetchone()
+    assert changes == [("added",)] and removed == (0,)
+    assert duck_counts()["staging_events"] == source_counts(data)["staging_events"]
+
+
+def test_a_ledger_of_the_first_layout_is_migrated_in_place(data: Path, profiles_dir: Path) -> None:
+    import duckdb
+
+    assert stage("--source", str(data), "--tables", "events") == 0
+    path = os.environ["SPARKIFY_DUCKDB_PATH"]
+    with duckdb.connect(path) as con:  # rebuild the ledger as the first release wrote it
+        con.execute(
+            "create table staging.old as select table_name, object_key, etag, size_bytes, "
+            "rows_loaded, rows_rejected, batch_id, source_uri, loaded_at from staging.load_ledger"
+        )
+        con.execute("drop table staging.load_ledger")
+        con.execute("alter table staging.old rename to load_ledger")
+        before = con.execute("select * from staging.load_ledger order by object_key").fetchall()
+    assert stage("--source", str(data), "--tables", "events") == 0  # nothing new, migrated
+    with duck() as con:
+        after = con.execute(
+            "select * exclude (change, rows_removed), change, rows_removed "
+            "from staging.load_ledger order by object_key"
+        ).fetchall()
+    assert after == [(*row, "added", 0) for row in before]

@@ -129,3 +129,44 @@ def test_unreachable_server_is_a_configuration_error(
     assert stage("--target", "postgres", "--source", str(small_generated)) == 2
     err = capsys.readouterr().err
     assert "cannot connect to PostgreSQL" in err and "Traceback" not in err
+
+
+def test_a_second_loader_waits_for_the_first(
+    small_generated: Path, tmp_path: Path, profiles_dir: Path, postgres_server, postgres_db: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from loader.destinations.postgres import LOCK_NAME
+    from tests.python.conftest import PROJECT_DIR
+
+    holder = postgres_server.connect(postgres_db)  # plays the first loader, mid-run
+    holder.autocommit = True
+    with holder.cursor() as cur:
+        cur.execute("select pg_advisory_lock(hashtext(%s))", (LOCK_NAME,))
+    command = ["loader/copy_staging.py", "--no-progress", "--target", "postgres", "--source"]
+    second = subprocess.Popen(
+        [sys.executable, *command, str(small_generated)],
+        cwd=PROJECT_DIR,
+        env=dict(os.environ),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert second.stderr is not None
+        for line in second.stderr:  # synchronised on its log line, not on time
+            if "waiting for it to finish" in line:
+                break
+        else:
+            raise AssertionError("the second loader did not wait")
+        assert second.poll() is None
+        assert pg_counts(postgres_server, postgres_db)["load_ledger"] == 0
+    finally:
+        with holder.cursor() as cur:
+            cur.execute("select pg_advisory_unlock(hashtext(%s))", (LOCK_NAME,))
+        holder.close()
+    assert second.wait(timeout=120) == 0
+    expected = source_counts(small_generated)
+    assert pg_counts(postgres_server, postgres_db)["staging_events"] == expected["staging_events"]
