@@ -1,13 +1,78 @@
-{{ config(dist='all', sort=['artist_id']) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='changed_keys',
+        unique_key='artist_id',
+        on_schema_change='fail',
+        dist='all',
+        sort=['artist_id'],
+    )
+}}
+
+{%- set incremental = sparkify_is_incremental() %}
+{#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
+{%- set staged_songs = ref('stg_songs') %}
+{%- set removed_songs = ref('stg_removed_songs') %}
+{{ sparkify_build_comment(incremental) }}
 
 with
 
+{% if incremental %}
+    -- the songs a batch of this build staged or removed a copy of
+    changed_copies as (
+        {{ sparkify_changed_rows(
+            staged_songs, removed_songs, 'staging_songs', 'song_id, artist_id'
+        ) }}
+    ),
+
+    changed_artists as (
+        -- every artist such a song belonged to or belongs to now (its copies can disagree)
+        select changed_copies.artist_id from changed_copies
+        union
+        select copies.artist_id from {{ staged_songs }} as copies
+        where copies.song_id in (select changed_copies.song_id from changed_copies)
+    ),
+
+{% endif -%}
+copies as (
+    select * from {{ staged_songs }}
+    {% if incremental %}
+        -- every copy of the songs any copy of which credits an artist to build
+        where song_id in (
+            select credited.song_id from {{ staged_songs }} as credited
+            where credited.artist_id in (select changed_artists.artist_id from changed_artists)
+        )
+    {% endif %}
+),
+
+first_copies as (
+    -- each song's first copy, as in `songs`
+    select *
+    from (
+        select
+            *,
+            row_number() over (
+                partition by song_id
+                order by {{ first_copy_order() }}
+            ) as copy_number
+        from copies
+    ) as numbered
+    where copy_number = 1
+),
+
 songs as (
-    select * from {{ ref('stg_songs') }}
+    select * from first_copies
+    {% if incremental %}
+        where artist_id in (select changed_artists.artist_id from changed_artists)
+    {% endif %}
 ),
 
 artist_ids as (
-    select distinct artist_id from songs
+    select
+        artist_id,
+        max(loaded_at) as staged_at
+    from songs
+    group by artist_id
 ),
 
 name_votes as (
@@ -28,7 +93,7 @@ names as (
         artist_name,
         row_number() over (
             partition by artist_id
-            order by song_count desc, length(artist_name), artist_name asc
+            order by song_count desc, length(artist_name) asc, artist_name asc
         ) as choice
     from name_votes
 ),
@@ -83,7 +148,8 @@ final as (
         cast(names.artist_name as varchar(1024)) as name,
         cast(locations.artist_location as varchar(1024)) as location,
         cast(coordinates.artist_latitude as double precision) as latitude,
-        cast(coordinates.artist_longitude as double precision) as longitude
+        cast(coordinates.artist_longitude as double precision) as longitude,
+        cast(artist_ids.staged_at as timestamp) as staged_at
     from artist_ids
     left join names
         on artist_ids.artist_id = names.artist_id and names.choice = 1
@@ -93,4 +159,8 @@ final as (
         on artist_ids.artist_id = coordinates.artist_id and coordinates.choice = 1
 )
 
-select * from final
+select {{ sparkify_columns() }} from final
+{% if incremental %}
+    union all
+    {{ sparkify_removed_keys('changed_artists', 'final', 'artist_id') }}
+{% endif %}

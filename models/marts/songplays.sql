@@ -1,120 +1,130 @@
 {{
     config(
         materialized='incremental',
+        incremental_strategy='changed_keys',
         unique_key='songplay_id',
-        incremental_strategy='delete+insert',
+        prune_by='start_time',
         on_schema_change='fail',
-        incremental_predicates=sparkify_songplays_predicates(),
         dist='songplay_id',
         sort=['start_time'],
     )
 }}
 
+{%- set incremental = sparkify_is_incremental() %}
+{#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
+{%- set staged_events = ref('stg_events') %}
+{%- set removed_events = ref('stg_removed_events') %}
+{%- set staged_songs = ref('stg_songs') %}
+{%- set removed_songs = ref('stg_removed_songs') %}
+{{ sparkify_build_comment(incremental) }}
+
 with
 
-events as (
-    select * from {{ ref('stg_events') }}
-    where
-        page = 'NextSong'
-        -- on incremental runs: only what was staged since the last build, minus the lookback
-        and {{ incremental_window_filter('loaded_at', 'staged_at') }}
-),
+{% if incremental %}
+    -- the songs a batch of this build staged or removed a copy of
+    changed_songs as (
+        {{ sparkify_changed_rows(
+            staged_songs, removed_songs, 'staging_songs',
+            'song_id, title, artist_name, duration'
+        ) }}
+    ),
 
-plays as (
-    select
-        {{ event_id('event_ts_ms', 'user_id', 'session_id', 'item_in_session') }} as songplay_id,
-        event_at as start_time,
-        user_id,
-        level,
-        session_id,
-        item_in_session,
-        location,
-        user_agent,
-        song_title,
-        artist_name,
-        song_duration,
-        loaded_at,
-        source_key,
-        source_line
-    from events
-),
-
-distinct_plays as (
-    -- the same event staged twice (a duplicated file) is one play: keep its first copy
-    select *
-    from (
+    changed_song_keys as (
+        -- what those songs were and are now in the catalogue (any copy can be the one `songs`
+        -- keeps): the plays matching them may change their match
         select
-            *,
-            row_number() over (
-                partition by songplay_id
-                order by loaded_at, source_key, source_line
-            ) as copy_number
-        from plays
-    ) as numbered
-    where copy_number = 1
-),
+            changed_songs.title,
+            changed_songs.artist_name,
+            changed_songs.duration
+        from changed_songs
+        union
+        select
+            copies.title,
+            copies.artist_name,
+            copies.duration
+        from {{ staged_songs }} as copies
+        where copies.song_id in (select changed_songs.song_id from changed_songs)
+    ),
 
-new_plays as (
-    select * from distinct_plays
-    {% if sparkify_is_incremental() %}
-        -- plays already built (re-read by the lookback, or a duplicated file) are left as they
-        -- are, so a run with nothing new changes nothing and the first copy is always kept
-        where not exists (
-            select 1 from {{ this }} as built
-            where built.songplay_id = distinct_plays.songplay_id
-        )
+    -- the events a batch of this build staged or removed a copy of
+    changed_plays as (
+        {{ sparkify_changed_rows(
+            staged_events, removed_events, 'staging_events',
+            'event_id as songplay_id, event_at as start_time'
+        ) }}
+        union all
+        -- and the plays already built that a changed song may now match or no longer match
+        select
+            built.songplay_id,
+            built.start_time
+        from {{ this }} as built
+        inner join changed_song_keys as song_keys
+            on
+                built.song_title = song_keys.title
+                and built.artist_name = song_keys.artist_name
+                and built.song_duration = song_keys.duration
+    ),
+
+{% endif -%}
+events as (
+    select * from {{ ref('int_events') }}
+    {% if incremental %}
+        where
+            event_at in (select changed_plays.start_time from changed_plays)
+            and event_id in (select changed_plays.songplay_id from changed_plays)
     {% endif %}
 ),
 
-catalogue as (
-    select
-        song_id,
-        title,
-        artist_id,
-        artist_name,
-        duration
-    from {{ ref('stg_songs') }}
+plays as (
+    select * from events
+    where page = 'NextSong'
 ),
 
 matches as (
-    -- the course's rule: title, artist name and duration all equal; when several catalogue
-    -- songs qualify, the smallest song_id wins so the result is deterministic
+    -- the course's rule: title, artist name and duration all equal (the event's text repaired);
+    -- when several catalogue songs qualify, the smallest song_id wins so the result is
+    -- deterministic
     select
-        new_plays.songplay_id,
-        catalogue.song_id,
-        catalogue.artist_id,
+        plays.event_id as songplay_id,
+        songs.song_id,
+        songs.artist_id,
         row_number() over (
-            partition by new_plays.songplay_id
-            order by catalogue.song_id
+            partition by plays.event_id
+            order by songs.song_id
         ) as match_rank
-    from new_plays
-    inner join catalogue
+    from plays
+    inner join {{ ref('songs') }} as songs
         on
-            new_plays.song_title = catalogue.title
-            and new_plays.artist_name = catalogue.artist_name
-            and new_plays.song_duration = catalogue.duration
+            plays.song_title = songs.title
+            and plays.artist_name = songs.artist_name
+            and plays.song_duration = songs.duration
 ),
 
 final as (
     select
-        cast(new_plays.songplay_id as varchar(32)) as songplay_id,
-        cast(new_plays.start_time as timestamp) as start_time,
-        cast(new_plays.user_id as integer) as user_id,
-        cast(new_plays.level as varchar(16)) as level,
+        cast(plays.event_id as varchar(32)) as songplay_id,
+        cast(plays.event_at as timestamp) as start_time,
+        cast(plays.user_id as integer) as user_id,
+        cast(plays.level as varchar(16)) as level,
         cast(matches.song_id as varchar(64)) as song_id,
         cast(matches.artist_id as varchar(64)) as artist_id,
-        cast(new_plays.session_id as bigint) as session_id,
-        cast(new_plays.location as varchar(1024)) as location,
-        cast(new_plays.user_agent as varchar(1024)) as user_agent,
-        cast(new_plays.item_in_session as integer) as item_in_session,
-        cast(new_plays.song_title as varchar(1024)) as song_title,
-        cast(new_plays.artist_name as varchar(1024)) as artist_name,
-        cast(new_plays.loaded_at as timestamp) as staged_at
-    from new_plays
+        cast(plays.session_id as bigint) as session_id,
+        cast(plays.location as varchar(1024)) as location,
+        cast(plays.user_agent as varchar(1024)) as user_agent,
+        cast(plays.item_in_session as integer) as item_in_session,
+        cast(plays.song_title as varchar(1024)) as song_title,
+        cast(plays.artist_name as varchar(1024)) as artist_name,
+        cast(plays.song_duration as double precision) as song_duration,
+        cast(plays.staged_at as timestamp) as staged_at
+    from plays
     left join matches
         on
-            new_plays.songplay_id = matches.songplay_id
+            plays.event_id = matches.songplay_id
             and matches.match_rank = 1
 )
 
-select * from final
+select {{ sparkify_columns() }} from final
+{% if incremental %}
+    union all
+    {{ sparkify_removed_keys('changed_plays', 'final', 'songplay_id', 'start_time') }}
+{% endif %}

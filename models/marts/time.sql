@@ -1,23 +1,40 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='changed_keys',
+        unique_key='start_time',
+        prune_by='start_time',
         on_schema_change='fail',
         dist='all',
         sort=['start_time'],
     )
 }}
 
+{%- set incremental = sparkify_is_incremental() %}
+{#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
+{%- set staged_events = ref('stg_events') %}
+{%- set removed_events = ref('stg_removed_events') %}
+{{ sparkify_build_comment(incremental) }}
+
 with
 
+{% if incremental %}
+    -- the rows of staging_events a batch of this build staged or removed
+    changes as (
+        {{ sparkify_changed_rows(staged_events, removed_events, 'staging_events', 'event_at') }}
+    ),
+
+    changed_start_times as (
+        -- when the events a batch of this build staged or removed a copy of happened
+        select distinct changes.event_at as start_time
+        from changes
+    ),
+
+{% endif -%}
 start_times as (
     select distinct plays.start_time from {{ ref('songplays') }} as plays
-    {% if sparkify_is_incremental() %}
-        -- only start times not built yet (exact whatever was missed: one column's anti-join)
-        where not exists (
-            select 1 from {{ this }} as built
-            where built.start_time = plays.start_time
-        )
+    {% if incremental %}
+        where plays.start_time in (select changed.start_time from changed_start_times as changed)
     {% endif %}
 ),
 
@@ -33,4 +50,8 @@ final as (
     from start_times
 )
 
-select * from final
+select {{ sparkify_columns() }} from final
+{% if incremental %}
+    union all
+    {{ sparkify_removed_keys('changed_start_times', 'final', 'start_time', 'start_time') }}
+{% endif %}

@@ -1,0 +1,257 @@
+{#-
+    Which loader batches a model has taken in, and which it takes in now.
+
+    The loader's ledger (staging.load_ledger) is the change log of staging: every batch that
+    added, replaced or withdrew an object. staging.build_ledger records, per incremental model
+    built with the `changed_keys` strategy ("tracked"), every batch it has taken in. A build takes
+    in the batches its feeds offer that it has not taken yet: for a staging table the model reads
+    through views, every batch of that table in the loader's ledger; for one it reads through a
+    tracked model, the batches that model has taken in (so `time` never runs ahead of
+    `songplays`). It records them first, inside its own transaction, with this invocation's id, and
+    reads exactly those: a loader committing meanwhile is left for the next build, and a build that
+    fails records nothing.
+-#}
+
+{% macro sparkify_build_ledger() -%}
+    {{ return(api.Relation.create(database=target.database, schema='staging', identifier='build_ledger')) }}
+{%- endmacro %}
+
+{% macro sparkify_load_ledger() -%}
+    {{ return(api.Relation.create(database=target.database, schema='staging', identifier='load_ledger')) }}
+{%- endmacro %}
+
+{% macro sparkify_build_changes() -%}
+    {{ return(api.Relation.create(database=target.database, schema='staging', identifier='build_changes')) }}
+{%- endmacro %}
+
+{% macro sparkify_create_build_ledger() -%}
+    {#- on-run-start: the tables exist before any model reads or writes them -#}
+    {% if execute and flags.WHICH in ['build', 'run', 'test', 'retry'] %}
+        {% do adapter.create_schema(sparkify_build_ledger()) %}
+        create table if not exists {{ sparkify_build_ledger() }} (
+            model_name varchar(256),
+            table_name varchar(256),
+            batch_id varchar(64),
+            invocation_id varchar(64),
+            build_kind varchar(16),
+            recorded_at timestamp
+        ){{ sparkify_small_table_options() }};
+        create table if not exists {{ sparkify_build_changes() }} (
+            model_name varchar(256),
+            key_value varchar(1024),
+            prune_value varchar(64),
+            invocation_id varchar(64)
+        )
+    {% endif %}
+{%- endmacro %}
+
+{% macro sparkify_small_table_options() -%}
+    {{ return(adapter.dispatch('sparkify_small_table_options', 'sparkify')()) }}
+{%- endmacro %}
+
+{% macro default__sparkify_small_table_options() -%}{%- endmacro %}
+
+{% macro redshift__sparkify_small_table_options() -%}
+    diststyle all
+{%- endmacro %}
+
+{% macro sparkify_is_tracked(node=none) -%}
+    {#- Whether a node is an incremental model built with the changed_keys strategy. -#}
+    {%- set node = node if node is not none else model -%}
+    {%- set config = node.get('config', {}) -%}
+    {{ return(node.get('resource_type') == 'model'
+        and config.get('materialized') == 'incremental'
+        and config.get('incremental_strategy') == 'changed_keys') }}
+{%- endmacro %}
+
+{% macro sparkify_feeds(node=none) -%}
+    {#- {staging table: [upstreams]} where an upstream is 'loader' (the model reads the staging
+        table through views) or the name of a tracked model it reads the table through. -#}
+    {%- set node = node if node is not none else graph.nodes[model.unique_id] -%}
+    {%- set feeds = {} -%}
+    {%- for parent_id in node.depends_on.nodes -%}
+        {%- if parent_id in graph.sources -%}
+            {%- set table = graph.sources[parent_id].meta.get('ledger_table') -%}
+            {%- if table -%}
+                {%- do feeds.setdefault(table, []).append('loader') -%}
+            {%- endif -%}
+        {%- elif parent_id in graph.nodes -%}
+            {%- set parent = graph.nodes[parent_id] -%}
+            {%- if parent.resource_type == 'model' -%}
+                {%- for table, upstreams in sparkify_feeds(parent).items() -%}
+                    {%- if sparkify_is_tracked(parent) -%}
+                        {%- do feeds.setdefault(table, []).append(parent.name) -%}
+                    {%- else -%}
+                        {%- do feeds.setdefault(table, []).extend(upstreams) -%}
+                    {%- endif -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for table in feeds -%}
+        {%- do feeds.update({table: feeds[table] | unique | sort}) -%}
+    {%- endfor -%}
+    {{ return(feeds) }}
+{%- endmacro %}
+
+{% macro sparkify_offered_batches(table, upstreams) -%}
+    {#- The batches of a staging table every upstream of a model offers (an intersection). -#}
+    select distinct offered.batch_id
+    from {{ sparkify_load_ledger() if 'loader' in upstreams else sparkify_build_ledger() }} as offered
+    where offered.table_name = '{{ table }}'
+    {%- if 'loader' not in upstreams %}
+        and offered.model_name = '{{ upstreams[0] }}'
+    {%- endif %}
+    {%- for upstream in upstreams if upstream != 'loader' %}
+        and offered.batch_id in (
+            select taken.batch_id from {{ sparkify_build_ledger() }} as taken
+            where taken.model_name = '{{ upstream }}' and taken.table_name = '{{ table }}'
+        )
+    {%- endfor %}
+{%- endmacro %}
+
+{% macro sparkify_history_lost() -%}
+    {#- True when this model cannot be built incrementally: it has no record of what it took
+        in (built before it was tracked), or it took in a batch its feeds no longer offer (the
+        loader's full refresh started a new history, or an upstream model was rebuilt). -#}
+    {%- set feeds = sparkify_feeds() -%}
+    {%- set check -%}
+        select
+            (select count(*) from {{ sparkify_build_ledger() }} where model_name = '{{ this.name }}')
+            as recorded,
+            (
+                select count(*) from {{ sparkify_build_ledger() }} as taken
+                where taken.model_name = '{{ this.name }}'
+                and ({% for table, upstreams in feeds.items() %}
+                    (taken.table_name = '{{ table }}' and taken.batch_id not in (
+                        {{ sparkify_offered_batches(table, upstreams) }}
+                    )){{ ' or' if not loop.last }}
+                {% else %} false {% endfor %})
+            ) as lost
+    {%- endset -%}
+    {%- set row = run_query(check).rows[0] -%}
+    {{ return(row[0] == 0 or row[1] > 0) }}
+{%- endmacro %}
+
+{% macro should_full_refresh() -%}
+    {#- dbt's own rule (--full-refresh, or the model's full_refresh config), and for tracked
+        models the ledgers' verdict. Decided once, when the model is compiled: the compiled SQL
+        says which build it is (sparkify_build_comment), and the materialization and hooks read
+        that instead of asking again, so a loader committing meanwhile cannot split them. -#}
+    {%- set config_full_refresh = config.get('full_refresh') -%}
+    {%- if config_full_refresh is none -%}
+        {%- set config_full_refresh = flags.FULL_REFRESH -%}
+    {%- endif -%}
+    {%- if config_full_refresh or not execute or not sparkify_is_tracked() -%}
+        {{ return(config_full_refresh) }}
+    {%- endif -%}
+    {%- set compiled = model.get('compiled_code') or '' -%}
+    {%- if '-- sparkify build: ' in compiled -%}
+        {{ return('-- sparkify build: full' in compiled) }}
+    {%- endif -%}
+    {{ return(sparkify_history_lost()) }}
+{%- endmacro %}
+
+{% macro sparkify_build_comment(incremental) -%}
+    {#- The decision, written into the compiled SQL for the materialization and hooks. -#}
+    -- sparkify build: {{ 'incremental' if incremental else 'full' }}
+{%- endmacro %}
+
+{% macro sparkify_begin_build() -%}
+    {#- pre-hook of every model; for tracked models, inside the build's transaction: take turns
+        with another invocation building the same model, forget what a full build replaces,
+        and record the batches this build takes in. -#}
+    {% if execute and sparkify_is_tracked() %}
+        {%- set incremental = sparkify_is_incremental() -%}
+        {{ adapter.dispatch('sparkify_lock_build', 'sparkify')(incremental) }};
+        {%- if not incremental %}
+            delete from {{ sparkify_build_ledger() }} where model_name = '{{ this.name }}';
+            {{ sparkify_record_changes() }};
+        {%- endif %}
+        {{ sparkify_take_batches(incremental) }}
+    {% endif %}
+{%- endmacro %}
+
+{% macro default__sparkify_lock_build(incremental) -%}
+    {#- DuckDB: one process holds the file, so there is nothing to take turns with -#}
+    select 1
+{%- endmacro %}
+
+{% macro postgres__sparkify_lock_build(incremental) -%}
+    select pg_advisory_xact_lock(hashtext('sparkify-build-{{ this.name }}'))
+{%- endmacro %}
+
+{% macro redshift__sparkify_lock_build(incremental) -%}
+    {%- if incremental -%}
+        lock {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro sparkify_take_batches(incremental) -%}
+    {#- Record the batches this build takes in (a full build: every one its feeds offer). -#}
+    insert into {{ sparkify_build_ledger() }}
+        (model_name, table_name, batch_id, invocation_id, build_kind, recorded_at)
+    {% for table, upstreams in sparkify_feeds().items() %}
+        select
+            '{{ this.name }}',
+            '{{ table }}',
+            offered.batch_id,
+            '{{ invocation_id }}',
+            '{{ "incremental" if incremental else "full" }}',
+            {{ dbt.current_timestamp() }}
+        from ({{ sparkify_offered_batches(table, upstreams) }}) as offered
+        {%- if incremental %}
+            where offered.batch_id not in (
+                select taken.batch_id from {{ sparkify_build_ledger() }} as taken
+                where taken.model_name = '{{ this.name }}'
+                and taken.table_name = '{{ table }}'
+            )
+        {%- endif %}
+        {{ 'union all' if not loop.last }}
+    {% endfor %}
+{%- endmacro %}
+
+{% macro sparkify_record_changes(changed=none) -%}
+    {#- Replace what staging.build_changes says this model's latest build changed: the rows
+        (key_value, prune_value) of the query `changed`, or, for a full build, one row of nulls
+        ("everything"). The scoped data tests read it (macros/tests). -#}
+    delete from {{ sparkify_build_changes() }} where model_name = '{{ this.name }}';
+    insert into {{ sparkify_build_changes() }} (model_name, key_value, prune_value, invocation_id)
+    {%- if changed is none %}
+    select '{{ this.name }}', null, null, '{{ invocation_id }}'
+    {%- else %}
+    select distinct '{{ this.name }}', changed.key_value, changed.prune_value, '{{ invocation_id }}'
+    from ({{ changed }}) as changed
+    {%- endif %}
+{%- endmacro %}
+
+{% macro sparkify_in_batches(batch_column, time_column, table) -%}
+    {#- A predicate: the row was added (or removed) by a batch of `table` this build takes in.
+        The time bound lets zone maps skip the older rows (a batch's rows share its time). -#}
+    {%- set taken -%}
+        select taken.batch_id from {{ sparkify_build_ledger() }} as taken
+        where
+            taken.model_name = '{{ this.name }}'
+            and taken.invocation_id = '{{ invocation_id }}'
+            and taken.table_name = '{{ table }}'
+    {%- endset -%}
+    {{ time_column }} >= (
+        select min(batches.loaded_at) from {{ sparkify_load_ledger() }} as batches
+        where batches.batch_id in ({{ taken }})
+    )
+    and {{ batch_column }} in ({{ taken }})
+{%- endmacro %}
+
+{% macro sparkify_changed_rows(live, removed, table, columns) -%}
+    {#- The rows of `table` the batches this build takes in added (still staged, in the view
+        `live`) or removed (kept by the loader, in the view `removed`), as `columns`. -#}
+    select {{ columns }}
+    from {{ live }}
+    where {{ sparkify_in_batches('batch_id', 'loaded_at', table) }}
+    union all
+    select {{ columns }}
+    from {{ removed }}
+    where {{ sparkify_in_batches('removed_batch_id', 'removed_at', table) }}
+{%- endmacro %}
