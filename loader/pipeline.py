@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -40,7 +39,6 @@ from loader.tables import Table
 
 DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
 FIRST_BATCH_BYTES = 32 * 1024 * 1024
-_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -84,10 +82,18 @@ class TableStats:
 
 
 def is_changed(obj: SourceObject, entry: LedgerEntry) -> bool:
+    """Whether an object differs from the version the ledger holds: another size, or another
+    ETag (an MD5 for files and single-part uploads, a hash of part hashes for multipart ones;
+    a new upload gives a new one)."""
     if obj.size != entry.size:
         return True
-    # Compare ETags only when both are plain MD5s (multipart uploads have other ETags).
-    return bool(_MD5.match(obj.etag) and _MD5.match(entry.etag or "") and obj.etag != entry.etag)
+    return bool(obj.etag and entry.etag and obj.etag != entry.etag)
+
+
+def unchanged_by_stat(obj: SourceObject, entry: LedgerEntry) -> bool:
+    """A local file with the size and modification time it had when loaded is taken as
+    unchanged without reading it (rsync's quick check), so a routine run costs what is new."""
+    return obj.size == entry.size and obj.modified is not None and obj.modified == entry.modified
 
 
 def make_plan(
@@ -110,12 +116,15 @@ def make_plan(
         for key, entry in sorted(ledger.items())
         if key.startswith(table.prefix) and key not in keys
     ]
-    # Local files have no ETag: hash the already-loaded ones whose size still matches, in
-    # parallel (hashing releases the GIL).
+    # Local files have no ETag: hash the already-loaded ones whose size still matches but whose
+    # modification time moved, in parallel (hashing releases the GIL).
     unhashed = [
         obj
         for obj in listed
-        if not obj.etag and obj.key in ledger and obj.size == ledger[obj.key].size
+        if not obj.etag
+        and obj.key in ledger
+        and obj.size == ledger[obj.key].size
+        and not unchanged_by_stat(obj, ledger[obj.key])
     ]
     hashed = {}
     if unhashed and source is not None:
@@ -126,7 +135,9 @@ def make_plan(
             plan.new.append(obj)
             continue
         obj = hashed.get(obj.key, obj)
-        if is_changed(obj, entry):
+        if not obj.etag and unchanged_by_stat(obj, entry):
+            plan.skipped.append(obj)
+        elif is_changed(obj, entry):
             plan.changed.append((obj, entry))
         else:
             plan.skipped.append(obj)
@@ -208,6 +219,7 @@ def load_client_side(
                             batch.batch_id,
                             change=ADDED if old is None else REPLACED,
                             removed=0 if old is None else old.rows or 0,
+                            modified=obj.modified,
                         )
                     )
                 check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)

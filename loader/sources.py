@@ -7,6 +7,7 @@ client, adaptive retries for throttling and resets, and unsigned requests for pu
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import os
@@ -27,6 +28,11 @@ SUFFIXES = (".json", ".json.gz")  # .json.gz: gzip NDJSON, e.g. the parts of loa
 def md5_etag(data: bytes) -> str:
     """S3's ETag of a single-part upload: the MD5 of the content (an identity, not security)."""
     return hashlib.md5(data).hexdigest()  # noqa: S324
+
+
+def utc(mtime_ns: int) -> dt.datetime:
+    """A file's modification time as a naive UTC timestamp, to the microsecond."""
+    return dt.datetime.fromtimestamp(mtime_ns // 1000 / 1e6, dt.UTC).replace(tzinfo=None)
 
 
 def is_data_key(key: str) -> bool:
@@ -50,6 +56,7 @@ class SourceObject:
     key: str  # relative to the source root, e.g. "log_data/2018/11/2018-11-01-events.json"
     size: int
     etag: str
+    modified: dt.datetime | None = None  # last modification, UTC (file mtime, S3 LastModified)
 
 
 class Source:
@@ -126,19 +133,20 @@ class LocalSource(Source):
                 key = path.relative_to(self.root).as_posix()
                 # The MD5 ETag is computed when the file is read (fetch, fingerprint), so a
                 # first load reads each file once.
-                found.append(SourceObject(key, path.stat().st_size, ""))
+                stat = path.stat()
+                found.append(SourceObject(key, stat.st_size, "", utc(stat.st_mtime_ns)))
         return found
 
     def fetch(self, obj: SourceObject) -> tuple[SourceObject, bytes]:
         raw = self.read(obj.key)
-        fetched = SourceObject(obj.key, len(raw), md5_etag(raw))
+        fetched = SourceObject(obj.key, len(raw), md5_etag(raw), obj.modified)
         return fetched, decode_object(obj.key, raw)
 
     def fingerprint(self, obj: SourceObject) -> SourceObject:
         if obj.etag:
             return obj
         raw = self.read(obj.key)
-        return SourceObject(obj.key, len(raw), md5_etag(raw))
+        return SourceObject(obj.key, len(raw), md5_etag(raw), obj.modified)
 
     def read(self, key: str) -> bytes:
         try:
@@ -211,7 +219,12 @@ class S3Source(Source):
                 for item in page.get("Contents", []):
                     if is_data_key(item["Key"]):
                         found.append(
-                            SourceObject(item["Key"][strip:], item["Size"], item["ETag"].strip('"'))
+                            SourceObject(
+                                item["Key"][strip:],
+                                item["Size"],
+                                item["ETag"].strip('"'),
+                                item["LastModified"].astimezone(dt.UTC).replace(tzinfo=None),
+                            )
                         )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")

@@ -43,6 +43,7 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("loaded_at", "timestamp"),
     ("change", "text"),  # added | replaced | withdrawn
     ("rows_removed", "bigint"),  # rows of the object's previous version this change removed
+    ("last_modified", "timestamp"),  # the object's modification time when loaded (UTC)
 )
 # The first layout (one row per object, rewritten on a reload): migrated in place.
 LEDGER_V1 = [name for name, _ in LEDGER_COLUMNS[:9]]
@@ -64,7 +65,9 @@ REMOVED_COLUMNS: tuple[tuple[str, str], ...] = (
 # The current state: each object's latest change, unless it withdrew the object. ``?`` marks the
 # table name; batches of one table commit one after another, so loaded_at orders them.
 CURRENT_LEDGER_SQL = f"""
-select object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at, change
+select
+    object_key, etag, size_bytes, rows_loaded, rows_rejected, batch_id, loaded_at, change,
+    rows_removed, last_modified
 from (
     select
         *,
@@ -112,6 +115,7 @@ class LedgerEntry:
     loaded_at: dt.datetime | None = None
     change: str = ADDED
     removed: int = 0  # rows of the previous version this change removed
+    modified: dt.datetime | None = None  # the object's modification time when loaded
 
 
 @dataclass
@@ -217,12 +221,19 @@ class Destination(ABC):
         return statements
 
     def migrate_ledger_ddl(self) -> list[str]:
-        """Statements that bring a ledger of the first layout to the change log (each row an
-        ``added`` change, as it was), or none when it is current or absent."""
+        """Statements that bring an older ledger to the current change log: the first layout
+        (one row per object) becomes a log of ``added`` changes; a log missing columns appended
+        since gets them. None when it is current or absent."""
         existing = self.table_columns(LEDGER)
         wanted = [name for name, _ in LEDGER_COLUMNS]
         if existing is None or existing == wanted:
             return []
+        if len(existing) > len(LEDGER_V1) and wanted[: len(existing)] == existing:
+            # a change log from before some columns were appended: append them
+            return [
+                f"alter table {self.qualified(LEDGER)} add column {self.column_defs([column])}"
+                for column in LEDGER_COLUMNS[len(existing) :]
+            ]
         if existing != LEDGER_V1:
             raise ConfigError(
                 f"{SCHEMA}.{LEDGER} has columns ({', '.join(existing)}), which this loader does "
@@ -295,6 +306,7 @@ class Destination(ABC):
                 batch.loaded_at,
                 e.change,
                 e.removed,
+                e.modified,
             )
             for e in batch.entries
         ]

@@ -258,6 +258,7 @@ class RedshiftDestination(Destination):
                         stamp,
                         quote_literal(ADDED),
                         "0",
+                        quote_literal(o.modified.isoformat(sep=" ")) if o.modified else "null",
                     ]
                 )
                 + ")"

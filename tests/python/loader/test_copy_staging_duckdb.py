@@ -296,7 +296,35 @@ def test_a_ledger_of_the_first_layout_is_migrated_in_place(data: Path, profiles_
     assert stage("--source", str(data), "--tables", "events") == 0  # nothing new, migrated
     with duck() as con:
         after = con.execute(
-            "select * exclude (change, rows_removed), change, rows_removed "
-            "from staging.load_ledger order by object_key"
+            "select * exclude (change, rows_removed, last_modified), change, rows_removed, "
+            "last_modified from staging.load_ledger order by object_key"
         ).fetchall()
-    assert after == [(*row, "added", 0) for row in before]
+    assert after == [(*row, "added", 0, None) for row in before]
+
+
+def test_a_routine_rerun_reads_no_file_it_loaded_before(
+    data: Path, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loaded files whose size and modification time are unchanged are not read again, so a
+    daily run costs the new files, not the history; a touched file is hashed and skipped."""
+    from loader.sources import LocalSource
+
+    assert stage("--source", str(data)) == 0
+    reads: list[str] = []
+    original = LocalSource.read
+
+    def counting_read(self, key: str) -> bytes:
+        reads.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(LocalSource, "read", counting_read)
+    assert stage("--source", str(data)) == 0
+    assert [key for key in reads if key != "log_json_path.json"] == []
+    day = sorted((data / "log_data").rglob("*.json"))[0]
+    os.utime(day, ns=(day.stat().st_atime_ns, day.stat().st_mtime_ns + 10**9))
+    before = duck_counts()
+    assert stage("--source", str(data)) == 0  # touched, same bytes: read once, not reloaded
+    assert [key for key in reads if key != "log_json_path.json"] == [
+        day.relative_to(data).as_posix()
+    ]
+    assert duck_counts() == before
