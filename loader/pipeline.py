@@ -64,6 +64,9 @@ class Plan:
     skipped: list[SourceObject] = field(default_factory=list)
     changed: list[tuple[SourceObject, LedgerEntry]] = field(default_factory=list)
     missing: list[LedgerEntry] = field(default_factory=list)  # loaded, no longer listed
+    # unchanged files whose modification time moved (hashed to be sure): the ledger learns the
+    # new time, so the next run skips them without reading them
+    touched: list[tuple[LedgerEntry, dt.datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -141,6 +144,8 @@ def make_plan(
             plan.changed.append((obj, entry))
         else:
             plan.skipped.append(obj)
+            if obj.key in hashed and obj.modified is not None:
+                plan.touched.append((entry, obj.modified))
     return plan
 
 
@@ -393,6 +398,8 @@ def run(
         stats.skipped_files = len(plan.skipped)
         stats.changed_files = len(plan.changed)
         stats.missing_files = len(plan.missing)
+        if plan.touched and not opts.dry_run:
+            dest.record_modified(table.name, plan.touched)
         if plan.missing:
             names = ", ".join(source.url(e.key) for e in plan.missing[:3])
             more = f" and {len(plan.missing) - 3:,} more" if len(plan.missing) > 3 else ""

@@ -159,6 +159,11 @@ class Destination(ABC):
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         """Rows of a read-only query (``?`` placeholders), outside any load transaction."""
 
+    def record_modified(self, table: str, touched: list[tuple[LedgerEntry, dt.datetime]]) -> None:
+        """Record the new modification time of files found unchanged by their hash (engines
+        that read local files; Redshift reads only S3, whose ETags need no hashing)."""
+        return None
+
     def lock(self) -> None:
         """Make this the only loader writing to the warehouse until it closes (engines whose
         transactions would otherwise interleave); DuckDB's file lock already does that."""

@@ -6,6 +6,7 @@ file of typed rows with its own reader; PostgreSQL takes ``COPY ... FROM STDIN``
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from loader.destinations.base import (
     REJECTS,
     Batch,
     Destination,
+    LedgerEntry,
 )
 
 
@@ -42,6 +44,22 @@ class ClientSideDestination(Destination):
     @abstractmethod
     def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
         """Insert the rows the fast parser left in its temp table, in the current transaction."""
+
+    def record_modified(self, table: str, touched: list[tuple[LedgerEntry, dt.datetime]]) -> None:
+        """The one update the change log gets: a fact it lacked (an unchanged file's new
+        modification time, or a time a ledger from before the column never had)."""
+        with self.transaction():
+            for start in range(0, len(touched), 500):
+                chunk = touched[start : start + 500]
+                values = ", ".join(["(?, ?, cast(? as timestamp))"] * len(chunk))
+                self.execute(
+                    f"update {self.qualified(LEDGER)} set last_modified = touched.modified "  # noqa: S608 - quoted identifiers, bound values
+                    f"from (values {values}) as touched (object_key, batch_id, modified) "
+                    f"where {self.qualified(LEDGER)}.table_name = ? "
+                    f"and {self.qualified(LEDGER)}.object_key = touched.object_key "
+                    f"and {self.qualified(LEDGER)}.batch_id = touched.batch_id",
+                    [v for e, m in chunk for v in (e.key, e.batch_id, m)] + [table],
+                )
 
     def commit_batch(self, batch: Batch) -> None:
         table = batch.table
