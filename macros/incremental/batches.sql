@@ -28,6 +28,15 @@
     {#- on-run-start: the tables exist before any model reads or writes them -#}
     {% if execute and flags.WHICH in ['build', 'run', 'test', 'retry'] %}
         {% do adapter.create_schema(sparkify_build_ledger()) %}
+        {#- build_changes holds only the latest builds' keys: a table of an older layout is
+            replaced (the next build of each model fills it again) -#}
+        {%- set columns = run_query(
+            "select column_name from information_schema.columns "
+            ~ "where table_schema = 'staging' and table_name = 'build_changes'"
+        ).columns[0].values() | map('lower') | list -%}
+        {%- if columns and 'is_removed' not in columns %}
+        drop table {{ sparkify_build_changes() }};
+        {%- endif %}
         create table if not exists {{ sparkify_build_ledger() }} (
             model_name varchar(256),
             table_name varchar(256),
@@ -40,6 +49,7 @@
             model_name varchar(256),
             key_value varchar(1024),
             prune_value varchar(64),
+            is_removed boolean,
             invocation_id varchar(64)
         )
     {% endif %}
@@ -215,14 +225,17 @@
 
 {% macro sparkify_record_changes(changed=none) -%}
     {#- Replace what staging.build_changes says this model's latest build changed: the rows
-        (key_value, prune_value) of the query `changed`, or, for a full build, one row of nulls
-        ("everything"). The scoped data tests read it (macros/tests). -#}
+        (key_value, prune_value, is_removed) of the query `changed`, or, for a full build, one
+        row of nulls ("everything"). The scoped data tests read it (macros/tests). -#}
     delete from {{ sparkify_build_changes() }} where model_name = '{{ this.name }}';
-    insert into {{ sparkify_build_changes() }} (model_name, key_value, prune_value, invocation_id)
+    insert into {{ sparkify_build_changes() }}
+        (model_name, key_value, prune_value, is_removed, invocation_id)
     {%- if changed is none %}
-    select '{{ this.name }}', null, null, '{{ invocation_id }}'
+    select '{{ this.name }}', null, null, null, '{{ invocation_id }}'
     {%- else %}
-    select distinct '{{ this.name }}', changed.key_value, changed.prune_value, '{{ invocation_id }}'
+    select distinct
+        '{{ this.name }}', changed.key_value, changed.prune_value, changed.is_removed,
+        '{{ invocation_id }}'
     from ({{ changed }}) as changed
     {%- endif %}
 {%- endmacro %}
@@ -246,7 +259,9 @@
 
 {% macro sparkify_changed_rows(live, removed, table, columns) -%}
     {#- The rows of `table` the batches this build takes in added (still staged, in the view
-        `live`) or removed (kept by the loader, in the view `removed`), as `columns`. -#}
+        `live`) or removed (kept by the loader, in the view `removed`), as `columns`. Every
+        page: a copy that is not a play can still decide whether an event is one (when the
+        copy that won is withdrawn, another copy wins). -#}
     select {{ columns }}
     from {{ live }}
     where {{ sparkify_in_batches('batch_id', 'loaded_at', table) }}

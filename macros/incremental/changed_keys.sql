@@ -31,25 +31,30 @@
     {%- set values = names | reject('in', carried) | list -%}
     {%- set quoted = [] -%}
     {%- for name in names -%}{%- do quoted.append(adapter.quote(name)) -%}{%- endfor -%}
+    {#- first what this build changes (for the scoped tests; a removed key only counts when
+        it was there), then the delete, then the insert -#}
+    {% set changed -%}
+        select
+            cast({{ key }} as varchar(1024)) as key_value,
+            cast({{ prune if prune else 'null' }} as varchar(64)) as prune_value,
+            ({% for name in values %}{{ adapter.quote(name) }} is null and {% endfor -%}
+            {{ key }} in (select {{ key }} from {{ target }}
+                {%- if prune %} where {{ sparkify_within(prune, source, prune) }}{% endif %})
+            ) as is_removed
+        from {{ source }}
+    {%- endset %}
+    {{ sparkify_record_changes(changed) }};
+
     delete from {{ target }}
     where {{ key }} in (select {{ key }} from {{ source }})
     {%- if prune %}
-        and {{ prune }} >= (select min({{ prune }}) from {{ source }})
-        and {{ prune }} <= (select max({{ prune }}) from {{ source }})
+        and {{ sparkify_within(prune, source, prune) }}
     {%- endif %};
 
     insert into {{ target }} ({{ quoted | join(', ') }})
     select {{ quoted | join(', ') }}
     from {{ source }}
-    where not ({% for name in values %}{{ adapter.quote(name) }} is null{{ ' and ' if not loop.last }}{% endfor %});
-
-    {% set changed -%}
-        select
-            cast({{ key }} as varchar(1024)) as key_value,
-            cast({{ prune if prune else 'null' }} as varchar(64)) as prune_value
-        from {{ source }}
-    {%- endset %}
-    {{ sparkify_record_changes(changed) }}
+    where not ({% for name in values %}{{ adapter.quote(name) }} is null{{ ' and ' if not loop.last }}{% endfor %})
 {%- endmacro %}
 
 {% macro sparkify_removed_keys(changed, built, key, prune=none) -%}
@@ -65,7 +70,7 @@
     select
     {%- for column in columns %}
         {%- if column.name == key or column.name == prune %}
-        {{ changed }}.{{ column.name }}
+        cast({{ changed }}.{{ column.name }} as {{ column.data_type }}) as {{ column.name }}
         {%- else %}
         cast(null as {{ column.data_type }}) as {{ column.name }}
         {%- endif %}{{ ',' if not loop.last }}
@@ -88,4 +93,12 @@
 
 {% macro sparkify_model_columns() -%}
     {{ return(model.get('columns', {}).values() | list) }}
+{%- endmacro %}
+
+{% macro sparkify_within(column, relation, low, high=none) -%}
+    {#- A predicate bounding `column` to the range a relation of changes covers, min(`low`) to
+        max(`high`, default `low`): constant once computed, so zone maps skip every block of
+        older history before any other predicate or join runs. No change: no row. -#}
+    {{ column }} between (select min({{ low }}) from {{ relation }})
+    and (select max({{ high or low }}) from {{ relation }})
 {%- endmacro %}

@@ -27,18 +27,20 @@ repair_candidates as (
 ),
 
 repair_positions as (
-    {{ dbt.generate_series(max_length) }}
+    -- 1 .. max_length (generate_series' numbers are not integers everywhere)
+    select cast(series.generated_number as integer) as character_position
+    from ({{ dbt.generate_series(max_length) }}) as series
 ),
 
 repair_characters as (
     select
         candidates.raw_text,
-        positions.generated_number as character_position,
-        {{ sparkify_code_point('substring(candidates.raw_text, positions.generated_number, 1)') }}
+        positions.character_position,
+        {{ sparkify_code_point('substring(candidates.raw_text, positions.character_position, 1)') }}
             as code_point
     from repair_candidates as candidates
     inner join repair_positions as positions
-        on positions.generated_number <= length(candidates.raw_text)
+        on positions.character_position <= length(candidates.raw_text)
 ),
 
 repair_outer as (

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='changed_keys',
         unique_key='event_id',
-        prune_by='event_at',
+        prune_by='event_ts_ms',
         on_schema_change='fail',
         sort=['event_at'],
     )
@@ -32,7 +32,8 @@ copies as (
     select * from {{ staged_events }}
     {% if incremental %}
         where
-            event_ts_ms in (select changed_events.event_ts_ms from changed_events)
+            {{ sparkify_within('event_ts_ms', 'changed_events', 'event_ts_ms') }}
+            and event_ts_ms in (select changed_events.event_ts_ms from changed_events)
             and event_id in (select changed_events.event_id from changed_events)
     {% endif %}
 ),
@@ -98,5 +99,5 @@ final as (
 select {{ sparkify_columns() }} from final
 {% if incremental %}
     union all
-    {{ sparkify_removed_keys('changed_events', 'final', 'event_id', 'event_at') }}
+    {{ sparkify_removed_keys('changed_events', 'final', 'event_id', 'event_ts_ms') }}
 {% endif %}

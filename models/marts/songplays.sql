@@ -70,7 +70,8 @@ events as (
     select * from {{ ref('int_events') }}
     {% if incremental %}
         where
-            event_at in (select changed_plays.start_time from changed_plays)
+            {{ sparkify_within('event_at', 'changed_plays', 'start_time') }}
+            and event_at in (select changed_plays.start_time from changed_plays)
             and event_id in (select changed_plays.songplay_id from changed_plays)
     {% endif %}
 ),

@@ -34,7 +34,9 @@ with
 start_times as (
     select distinct plays.start_time from {{ ref('songplays') }} as plays
     {% if incremental %}
-        where plays.start_time in (select changed.start_time from changed_start_times as changed)
+        where
+            {{ sparkify_within('plays.start_time', 'changed_start_times', 'start_time') }}
+            and plays.start_time in (select changed.start_time from changed_start_times as changed)
     {% endif %}
 ),
 

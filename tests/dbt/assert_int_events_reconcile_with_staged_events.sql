@@ -1,21 +1,16 @@
 -- Every event with a copy staged now is in int_events exactly once, and nothing else is: checked
 -- for the events the latest build of int_events changed (every event after a full build, or with
 -- full_checks). Returns the offending event ids.
-{%- set scope = sparkify_changed_keys_filter('int_events', 'event_id') %}
-{#- the changed events' times find their staged copies without hashing every staged row #}
-{%- set changed_times -%}
-    event_at in (
-        select cast(changes.prune_value as timestamp) from {{ sparkify_build_changes() }} as changes
-        where changes.model_name = 'int_events'
-    )
-{%- endset %}
+{#- the events the latest build of int_events changed, bounded by their times (raw epoch ms,
+    so that zone maps skip the rest of staging before any id is hashed) -#}
+{%- set scope = sparkify_changed_keys_filter('int_events', 'event_id', prune='event_ts_ms') %}
 
 with
 
 staged as (
     select distinct event_id
     from {{ ref('stg_events') }}
-    where {{ scope }} and {{ 'true' if scope == 'true' else changed_times }}
+    where {{ scope }}
 ),
 
 built as (

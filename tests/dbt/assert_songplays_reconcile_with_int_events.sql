@@ -1,8 +1,10 @@
 -- Every NextSong event of int_events is in songplays exactly once, and nothing else is: checked
 -- for the plays the latest build of songplays changed (every play after a full build, or with
 -- full_checks). Returns the offending play ids.
-{%- set scope = sparkify_changed_keys_filter('songplays', 'songplay_id') %}
-{%- set event_scope = sparkify_changed_keys_filter('songplays', 'event_id') %}
+{%- set scope = sparkify_changed_keys_filter('songplays', 'songplay_id', prune='start_time') %}
+{%- set event_scope = sparkify_changed_keys_filter(
+    'songplays', 'event_id', prune='start_time', prune_as='event_at'
+) %}
 
 with
 
