@@ -15,7 +15,7 @@ endif
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup demo report real-data test lint docs bench infra-up infra-status infra-down clean help
+.PHONY: setup demo report real-data test check lint docs bench infra-up infra-status infra-down clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,10 +50,14 @@ real-data: setup  ## the whole pipeline on the real public data (REAL_DATA=s3://
 test: setup  ## run the whole test suite (Python and dbt, DuckDB and PostgreSQL)
 	$(BIN)/python -m pytest
 
-lint: setup  ## ruff and sqlfluff
+check: setup  ## every data test over every row of TARGET (a build's own tests check what it changed)
+	$(BIN)/dbt test --target $(TARGET) --vars '{full_checks: true}'
+
+lint: setup  ## ruff and sqlfluff (both branches of the incremental models)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint models macros analyses tests/dbt
+	$(BIN)/sqlfluff lint models tests/dbt --config .sqlfluff-incremental
 
 docs: setup  ## generate the dbt docs site and serve it on http://127.0.0.1:8080
 	$(BIN)/dbt docs generate --target $(TARGET)

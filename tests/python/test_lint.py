@@ -22,12 +22,21 @@ def test_ruff_check_and_format() -> None:
 
 
 @pytest.mark.slow
-def test_sqlfluff_lint(profiles_dir: Path, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("branch", ["full", "incremental"])
+def test_sqlfluff_lint(branch: str, profiles_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    extra = ["--config", ".sqlfluff-incremental"] if branch == "incremental" else []
     result = subprocess.run(
-        [str(BIN / "sqlfluff"), "lint", "models", "analyses", "tests/dbt"],
+        [str(BIN / "sqlfluff"), "lint", "models", "analyses", "tests/dbt", *extra],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    rendered = subprocess.run(
+        [str(BIN / "sqlfluff"), "render", "models/marts/users.sql", *extra],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert f"-- sparkify build: {branch}" in rendered.stdout  # the branch that was linted

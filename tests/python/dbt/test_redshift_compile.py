@@ -56,6 +56,9 @@ def test_redshift_configs_set_dist_and_sort_keys(offline_redshift, tmp_path: Pat
     }
     assert configs["songplays"]["sort"] == ["start_time"]
     assert configs["songplays"]["dist"] == "songplay_id"
-    assert configs["songplays"]["incremental_predicates"]
+    assert configs["songplays"]["prune_by"] == "start_time"  # bounds the delete's scan
     for dim in ("users", "songs", "artists", "time"):
         assert configs[dim]["dist"] == "all"
+    for name, config in configs.items():
+        if config["materialized"] == "incremental":
+            assert config["incremental_strategy"] == "changed_keys", name
