@@ -188,7 +188,8 @@
 {%- endmacro %}
 
 {% macro postgres__sparkify_lock_build(incremental) -%}
-    select pg_advisory_xact_lock(hashtext('sparkify-build-{{ this.name }}'))
+    {#- PostgreSQL: sparkify_take_turns already holds the model's lock, for the whole node -#}
+    select 1
 {%- endmacro %}
 
 {% macro redshift__sparkify_lock_build(incremental) -%}
@@ -269,4 +270,29 @@
     select {{ columns }}
     from {{ removed }}
     where {{ sparkify_in_batches('removed_batch_id', 'removed_at', table) }}
+{%- endmacro %}
+
+{% macro sparkify_take_turns() -%}
+    {#- pre-hook outside the transaction, and sparkify_end_turn the post-hook after it: two
+        invocations building the same node one after the other, the whole node (dbt's views
+        and full builds rename relations before and after their transaction, which two at
+        once would collide on). Nothing on DuckDB (one process holds the file). -#}
+    {{ return(adapter.dispatch('sparkify_take_turns', 'sparkify')()) }}
+{%- endmacro %}
+
+{% macro default__sparkify_take_turns() -%}{%- endmacro %}
+
+{% macro postgres__sparkify_take_turns() -%}
+    {#- a session lock: released by sparkify_end_turn, or when the connection closes -#}
+    select pg_advisory_lock(hashtext('sparkify-build-{{ this.name }}'))
+{%- endmacro %}
+
+{% macro sparkify_end_turn() -%}
+    {{ return(adapter.dispatch('sparkify_end_turn', 'sparkify')()) }}
+{%- endmacro %}
+
+{% macro default__sparkify_end_turn() -%}{%- endmacro %}
+
+{% macro postgres__sparkify_end_turn() -%}
+    select pg_advisory_unlock(hashtext('sparkify-build-{{ this.name }}'))
 {%- endmacro %}

@@ -35,13 +35,15 @@
         it was there), then the delete, then the insert -#}
     {% set changed -%}
         select
-            cast({{ key }} as varchar(1024)) as key_value,
-            cast({{ prune if prune else 'null' }} as varchar(64)) as prune_value,
-            ({% for name in values %}{{ adapter.quote(name) }} is null and {% endfor -%}
-            {{ key }} in (select {{ key }} from {{ target }}
-                {%- if prune %} where {{ sparkify_within(prune, source, prune) }}{% endif %})
-            ) as is_removed
-        from {{ source }}
+            cast(rebuilt.{{ key }} as varchar(1024)) as key_value,
+            cast({{ 'rebuilt.' ~ prune if prune else 'null' }} as varchar(64)) as prune_value,
+            ({% for name in values %}rebuilt.{{ adapter.quote(name) }} is null and {% endfor -%}
+            built.{{ key }} is not null) as is_removed
+        from {{ source }} as rebuilt
+        left join (
+            select distinct {{ key }} from {{ target }}
+            {%- if prune %} where {{ sparkify_within(prune, source, prune) }}{% endif %}
+        ) as built on rebuilt.{{ key }} = built.{{ key }}
     {%- endset %}
     {{ sparkify_record_changes(changed) }};
 
@@ -99,6 +101,6 @@
     {#- A predicate bounding `column` to the range a relation of changes covers, min(`low`) to
         max(`high`, default `low`): constant once computed, so zone maps skip every block of
         older history before any other predicate or join runs. No change: no row. -#}
-    {{ column }} between (select min({{ low }}) from {{ relation }})
-    and (select max({{ high or low }}) from {{ relation }})
+    {{ column }} between (select min(changed_range.{{ low }}) from {{ relation }} as changed_range)
+    and (select max(changed_range.{{ high or low }}) from {{ relation }} as changed_range)
 {%- endmacro %}

@@ -98,7 +98,7 @@
         {%- set prune_type = node.columns[prune].data_type -%}
         {%- set bounds -%}
             (select cast(changed.prune_value as {{ prune_type }}) as prune_value
-            from {{ changes }} as changed where changed.model_name = '{{ model_name }}') as bounds
+            from {{ changes }} as changed where changed.model_name = '{{ model_name }}')
         {%- endset -%}
         {%- set predicate = sparkify_within(prune_as or prune, bounds, 'prune_value')
             ~ ' and ' ~ predicate -%}

@@ -57,7 +57,8 @@ with
             on
                 events.user_id = changed_users.user_id
                 and events.event_at between changed_users.changed_from and changed_users.changed_to
-        where {{ sparkify_within('events.event_at', 'changed_users', 'changed_from', 'changed_to') }}
+        where
+            {{ sparkify_within('events.event_at', 'changed_users', 'changed_from', 'changed_to') }}
     ),
 
     level_before as (

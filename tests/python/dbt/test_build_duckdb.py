@@ -310,10 +310,10 @@ def test_data_tests_check_what_changed_and_make_check_checks_everything(
         changed = con.execute(
             "select count(*) from staging.build_changes where model_name = 'int_events'"
         ).fetchone()[0]
-        old_id = con.execute(  # an event built by the first build, untouched by the second
-            "select event_id from staging.int_events where event_id not in "
+        old_id, old_ts = con.execute(  # an event built by the first build, not by the second
+            "select event_id, event_ts_ms from staging.int_events where event_id not in "
             "(select key_value from staging.build_changes) limit 1"
-        ).fetchone()[0]
+        ).fetchone()
         # a broken build that wrote a second row for an old event: nothing recorded it
         con.execute(
             "insert into staging.int_events select * from staging.int_events where event_id = ?",
@@ -327,8 +327,8 @@ def test_data_tests_check_what_changed_and_make_check_checks_everything(
     assert full.returncode == 1 and "unique_int_events_event_id" in full.stdout
     with duckdb.connect(str(path)) as con:  # as if the latest build had written it
         con.execute(
-            "insert into staging.build_changes values ('int_events', ?, null, 'broken-build')",
-            [old_id],
+            "insert into staging.build_changes values ('int_events', ?, ?, false, 'broken')",
+            [old_id, str(old_ts)],
         )
     scoped = dbt(*tests, target_dir=tmp_path, check=False)
     assert scoped.returncode == 1 and "unique_int_events_event_id" in scoped.stdout
