@@ -162,9 +162,59 @@
     {{ return(sparkify_history_lost()) }}
 {%- endmacro %}
 
-{% macro sparkify_build_comment(incremental) -%}
+{% macro sparkify_build() -%}
+    {#- What this build is, decided once when the model compiles: {'incremental': bool,
+        'batches': {staging table: [[batch id, its time], ...]}, 'nothing': bool}, the batches
+        its feeds offer that it has not taken in (none for a full build, which reads
+        everything), and whether an incremental build has none at all to read. Compiled
+        without a warehouse (--no-introspect, or assume_incremental set), one placeholder batch
+        per table. -#}
+    {%- set incremental = sparkify_is_incremental() -%}
+    {%- set batches = {} -%}
+    {%- if incremental and execute and not var('every_row_changed', false) -%}
+        {%- for table, upstreams in sparkify_feeds().items() -%}
+            {%- if flags.INTROSPECT == false or var('assume_incremental', none) is not none -%}
+                {#- compiled for a look at the SQL (offline, lint): no warehouse to ask -#}
+                {%- do batches.update({table: [['<batch>', '1970-01-01 00:00:00']]}) -%}
+            {%- else -%}
+                {%- set pending -%}
+                    select offered.batch_id, min(ledger.loaded_at) as loaded_at
+                    from ({{ sparkify_offered_batches(table, upstreams) }}) as offered
+                    inner join {{ sparkify_load_ledger() }} as ledger
+                        on offered.batch_id = ledger.batch_id
+                    where offered.batch_id not in (
+                        select taken.batch_id from {{ sparkify_build_ledger() }} as taken
+                        where taken.model_name = '{{ this.name }}'
+                        and taken.table_name = '{{ table }}'
+                    )
+                    group by offered.batch_id
+                    order by 2, 1
+                {%- endset -%}
+                {%- do batches.update({table: []}) -%}
+                {%- for row in run_query(pending).rows -%}
+                    {%- do batches[table].append([row[0], row[1].isoformat(sep=' ')]) -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set nothing = incremental and not var('every_row_changed', false)
+        and not (batches.values() | select | list) -%}
+    {{ return({'incremental': incremental, 'batches': batches, 'nothing': nothing}) }}
+{%- endmacro %}
+
+{% macro sparkify_build_comment(build) -%}
     {#- The decision, written into the compiled SQL for the materialization and hooks. -#}
-    -- sparkify build: {{ 'incremental' if incremental else 'full' }}
+    -- sparkify build: {{ 'incremental' if build.incremental else 'full' }}
+    -- sparkify batches: {{ tojson(build.batches) }}
+{%- endmacro %}
+
+{% macro sparkify_compiled_batches() -%}
+    {#- The batches the compiled SQL of this model reads (sparkify_build_comment). -#}
+    {%- set marker = '-- sparkify batches: ' -%}
+    {%- for line in (model.get('compiled_code') or '').split('\n') if line.strip().startswith(marker) -%}
+        {{ return(fromjson(line.strip()[marker | length:])) }}
+    {%- endfor -%}
+    {{ return({}) }}
 {%- endmacro %}
 
 {% macro sparkify_begin_build() -%}
@@ -201,27 +251,42 @@
 {%- endmacro %}
 
 {% macro sparkify_take_batches(incremental) -%}
-    {#- Record the batches this build takes in (a full build: every one its feeds offer). -#}
+    {#- Record the batches this build takes in: those its compiled SQL reads (incremental;
+        any another invocation took meanwhile are not taken twice), or every one its feeds
+        offer (a full build, which reads everything staged). -#}
+    {%- if incremental %}
+        {%- set rows = [] -%}
+        {%- for table, batches in sparkify_compiled_batches().items() -%}
+            {%- for batch_id, loaded_at in batches -%}
+                {%- do rows.append("select '" ~ table ~ "' as table_name, '"
+                    ~ batch_id | replace("'", "''") ~ "' as batch_id") -%}
+            {%- endfor -%}
+        {%- endfor -%}
+        {%- if rows %}
+    insert into {{ sparkify_build_ledger() }}
+        (model_name, table_name, batch_id, invocation_id, build_kind, recorded_at)
+    select
+        '{{ this.name }}', compiled.table_name, compiled.batch_id, '{{ invocation_id }}',
+        'incremental', {{ dbt.current_timestamp() }}
+    from ({{ rows | join(' union all ') }}) as compiled
+    where compiled.batch_id not in (
+        select taken.batch_id from {{ sparkify_build_ledger() }} as taken
+        where taken.model_name = '{{ this.name }}'
+    )
+        {%- else %}
+    select 1
+        {%- endif %}
+    {%- else %}
     insert into {{ sparkify_build_ledger() }}
         (model_name, table_name, batch_id, invocation_id, build_kind, recorded_at)
     {% for table, upstreams in sparkify_feeds().items() %}
         select
-            '{{ this.name }}',
-            '{{ table }}',
-            offered.batch_id,
-            '{{ invocation_id }}',
-            '{{ "incremental" if incremental else "full" }}',
+            '{{ this.name }}', '{{ table }}', offered.batch_id, '{{ invocation_id }}', 'full',
             {{ dbt.current_timestamp() }}
         from ({{ sparkify_offered_batches(table, upstreams) }}) as offered
-        {%- if incremental %}
-            where offered.batch_id not in (
-                select taken.batch_id from {{ sparkify_build_ledger() }} as taken
-                where taken.model_name = '{{ this.name }}'
-                and taken.table_name = '{{ table }}'
-            )
-        {%- endif %}
         {{ 'union all' if not loop.last }}
     {% endfor %}
+    {%- endif %}
 {%- endmacro %}
 
 {% macro sparkify_record_changes(changed=none) -%}
@@ -241,35 +306,38 @@
     {%- endif %}
 {%- endmacro %}
 
-{% macro sparkify_in_batches(batch_column, time_column, table) -%}
-    {#- A predicate: the row was added (or removed) by a batch of `table` this build takes in.
-        The time bound lets zone maps skip the older rows (a batch's rows share its time). -#}
-    {%- set taken -%}
-        select taken.batch_id from {{ sparkify_build_ledger() }} as taken
-        where
-            taken.model_name = '{{ this.name }}'
-            and taken.invocation_id = '{{ invocation_id }}'
-            and taken.table_name = '{{ table }}'
-    {%- endset -%}
-    {{ time_column }} >= (
-        select min(batches.loaded_at) from {{ sparkify_load_ledger() }} as batches
-        where batches.batch_id in ({{ taken }})
-    )
-    and {{ batch_column }} in ({{ taken }})
-{%- endmacro %}
-
-{% macro sparkify_changed_rows(live, removed, table, columns) -%}
-    {#- The rows of `table` the batches this build takes in added (still staged, in the view
-        `live`) or removed (kept by the loader, in the view `removed`), as `columns`. Every
-        page: a copy that is not a play can still decide whether an event is one (when the
-        copy that won is withdrawn, another copy wins). -#}
+{% macro sparkify_changed_rows(live, removed, build, table, columns) -%}
+    {#- The rows of `table` the batches this build reads (sparkify_build) added (still staged,
+        in the view `live`) or removed (kept by the loader, in the view `removed`), as
+        `columns`. Every page: a copy that is not a play can still decide whether an event is
+        one (when the copy that won is withdrawn, another copy wins). The batches' ids and
+        earliest time are constants, so zone maps skip older blocks and a build with no new
+        batch reads nothing. Unit tests set the var every_row_changed: their fixture rows are
+        the changes. -#}
+    {%- set batches = build.batches.get(table, []) -%}
+    {%- if var('every_row_changed', false) %}
+    select {{ columns }} from {{ live }} as changed_row
+    union all
+    select {{ columns }} from {{ removed }} as changed_row
+    {%- elif not batches %}
+    select {{ columns }} from {{ live }} as changed_row where 1 = 0
+    {%- else %}
+        {%- set ids, times = [], [] -%}
+        {%- for batch_id, loaded_at in batches -%}
+            {%- do ids.append("'" ~ batch_id | replace("'", "''") ~ "'") -%}
+            {%- do times.append(loaded_at) -%}
+        {%- endfor -%}
+        {%- set since = "cast('" ~ times | min ~ "' as timestamp)" %}
     select {{ columns }}
-    from {{ live }}
-    where {{ sparkify_in_batches('batch_id', 'loaded_at', table) }}
+    from {{ live }} as changed_row
+    where changed_row.loaded_at >= {{ since }} and changed_row.batch_id in ({{ ids | join(', ') }})
     union all
     select {{ columns }}
-    from {{ removed }}
-    where {{ sparkify_in_batches('removed_batch_id', 'removed_at', table) }}
+    from {{ removed }} as changed_row
+    where
+        changed_row.removed_at >= {{ since }}
+        and changed_row.removed_batch_id in ({{ ids | join(', ') }})
+    {%- endif %}
 {%- endmacro %}
 
 {% macro sparkify_take_turns() -%}

@@ -31,6 +31,10 @@
     {%- set values = names | reject('in', carried) | list -%}
     {%- set quoted = [] -%}
     {%- for name in names -%}{%- do quoted.append(adapter.quote(name)) -%}{%- endfor -%}
+    {%- if not (sparkify_compiled_batches().values() | select | list) %}
+    {#- no batch to read: nothing changes, and the scoped tests have nothing to check -#}
+    {{ sparkify_record_changes('select null as key_value, null as prune_value, null as is_removed where 1 = 0') }}
+    {%- else %}
     {#- first what this build changes (for the scoped tests; a removed key only counts when
         it was there), then the delete, then the insert -#}
     {% set changed -%}
@@ -41,7 +45,7 @@
             built.{{ key }} is not null) as is_removed
         from {{ source }} as rebuilt
         left join (
-            select distinct {{ key }} from {{ target }}
+            select {{ key }} from {{ target }}
             {%- if prune %} where {{ sparkify_within(prune, source, prune) }}{% endif %}
         ) as built on rebuilt.{{ key }} = built.{{ key }}
     {%- endset %}
@@ -57,6 +61,7 @@
     select {{ quoted | join(', ') }}
     from {{ source }}
     where not ({% for name in values %}{{ adapter.quote(name) }} is null{{ ' and ' if not loop.last }}{% endfor %})
+    {%- endif %}
 {%- endmacro %}
 
 {% macro sparkify_removed_keys(changed, built, key, prune=none) -%}
@@ -97,10 +102,16 @@
     {{ return(model.get('columns', {}).values() | list) }}
 {%- endmacro %}
 
-{% macro sparkify_within(column, relation, low, high=none) -%}
+{% macro sparkify_within(column, relation, low, high=none, build=none) -%}
     {#- A predicate bounding `column` to the range a relation of changes covers, min(`low`) to
         max(`high`, default `low`): constant once computed, so zone maps skip every block of
-        older history before any other predicate or join runs. No change: no row. -#}
+        older history before any other predicate or join runs. No change: no row; and with the
+        model's `build` given, a build with no batch to read says so as a constant, which
+        engines fold before reading anything. -#}
+    {%- if build is not none and build.nothing -%}
+    1 = 0
+    {%- else -%}
     {{ column }} between (select min(changed_range.{{ low }}) from {{ relation }} as changed_range)
     and (select max(changed_range.{{ high or low }}) from {{ relation }} as changed_range)
+    {%- endif -%}
 {%- endmacro %}

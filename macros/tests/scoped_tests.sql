@@ -65,8 +65,8 @@
         as that model's key), bounded by the model's `prune` column when given (every row of a
         key has the same value there, so zone maps skip the rest; `prune_as` names the column
         that holds those values in the filtered relation, default `prune`); with `removed_only`, a key
-        that build removed ('false' when it removed none). 'true' when that build was a full
-        one, with full_checks, or compiling without a warehouse. -#}
+        that build removed. 'false' when that build changed (or removed) nothing; 'true' when it
+        was a full one, with full_checks, or compiling without a warehouse. -#}
     {%- if not execute or flags.INTROSPECT == false or sparkify_full_checks() -%}
         {{ return('true') }}
     {%- endif -%}
@@ -78,16 +78,17 @@
     {%- set key_type = node.columns[node.config.unique_key].data_type -%}
     {%- set counts -%}
         select
+            count(*),
             count(case when key_value is null then 1 end),
             count(case when is_removed then 1 end)
         from {{ changes }}
         where model_name = '{{ model_name }}'
     {%- endset -%}
-    {%- set full, removed = run_query(counts).rows[0] -%}
+    {%- set changed, full, removed = run_query(counts).rows[0] -%}
     {%- if full > 0 -%}
         {{ return('true') }}
-    {%- elif removed_only and removed == 0 -%}
-        {{ return('false') }}
+    {%- elif changed == 0 or (removed_only and removed == 0) -%}
+        {{ return('false') }}  {#- the latest build changed nothing: nothing to check -#}
     {%- endif -%}
     {%- set keys -%}
         select cast(changed.key_value as {{ key_type }}) from {{ changes }} as changed

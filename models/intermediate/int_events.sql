@@ -9,11 +9,12 @@
     )
 }}
 
-{%- set incremental = sparkify_is_incremental() %}
+{%- set build = sparkify_build() %}
+{%- set incremental = build.incremental %}
 {#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
 {%- set staged_events = ref('stg_events') %}
 {%- set removed_events = ref('stg_removed_events') %}
-{{ sparkify_build_comment(incremental) }}
+{{ sparkify_build_comment(build) }}
 
 with
 
@@ -21,7 +22,7 @@ with
     -- the events a batch of this build staged or removed a copy of
     changed_events as (
         {{ sparkify_changed_rows(
-            staged_events, removed_events, 'staging_events',
+            staged_events, removed_events, build, 'staging_events',
             'event_id, event_at, event_ts_ms'
         ) }}
     ),
@@ -32,7 +33,7 @@ copies as (
     select * from {{ staged_events }}
     {% if incremental %}
         where
-            {{ sparkify_within('event_ts_ms', 'changed_events', 'event_ts_ms') }}
+            {{ sparkify_within('event_ts_ms', 'changed_events', 'event_ts_ms', build=build) }}
             and event_ts_ms in (select changed_events.event_ts_ms from changed_events)
             and event_id in (select changed_events.event_id from changed_events)
     {% endif %}

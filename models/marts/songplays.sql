@@ -10,13 +10,14 @@
     )
 }}
 
-{%- set incremental = sparkify_is_incremental() %}
+{%- set build = sparkify_build() %}
+{%- set incremental = build.incremental %}
 {#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
 {%- set staged_events = ref('stg_events') %}
 {%- set removed_events = ref('stg_removed_events') %}
 {%- set staged_songs = ref('stg_songs') %}
 {%- set removed_songs = ref('stg_removed_songs') %}
-{{ sparkify_build_comment(incremental) }}
+{{ sparkify_build_comment(build) }}
 
 with
 
@@ -24,7 +25,7 @@ with
     -- the songs a batch of this build staged or removed a copy of
     changed_songs as (
         {{ sparkify_changed_rows(
-            staged_songs, removed_songs, 'staging_songs',
+            staged_songs, removed_songs, build, 'staging_songs',
             'song_id, title, artist_name, duration'
         ) }}
     ),
@@ -49,7 +50,7 @@ with
     -- the events a batch of this build staged or removed a copy of
     changed_plays as (
         {{ sparkify_changed_rows(
-            staged_events, removed_events, 'staging_events',
+            staged_events, removed_events, build, 'staging_events',
             'event_id as songplay_id, event_at as start_time'
         ) }}
         union all
@@ -70,7 +71,7 @@ events as (
     select * from {{ ref('int_events') }}
     {% if incremental %}
         where
-            {{ sparkify_within('event_at', 'changed_plays', 'start_time') }}
+            {{ sparkify_within('event_at', 'changed_plays', 'start_time', build=build) }}
             and event_at in (select changed_plays.start_time from changed_plays)
             and event_id in (select changed_plays.songplay_id from changed_plays)
     {% endif %}

@@ -9,18 +9,19 @@
     )
 }}
 
-{%- set incremental = sparkify_is_incremental() %}
+{%- set build = sparkify_build() %}
+{%- set incremental = build.incremental %}
 {#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
 {%- set staged_songs = ref('stg_songs') %}
 {%- set removed_songs = ref('stg_removed_songs') %}
-{{ sparkify_build_comment(incremental) }}
+{{ sparkify_build_comment(build) }}
 
 with
 
 {% if incremental %}
     -- the songs a batch of this build staged or removed a copy of
     changed_songs as (
-        {{ sparkify_changed_rows(staged_songs, removed_songs, 'staging_songs', 'song_id') }}
+        {{ sparkify_changed_rows(staged_songs, removed_songs, build, 'staging_songs', 'song_id') }}
     ),
 
 {% endif -%}

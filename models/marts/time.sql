@@ -10,18 +10,21 @@
     )
 }}
 
-{%- set incremental = sparkify_is_incremental() %}
+{%- set build = sparkify_build() %}
+{%- set incremental = build.incremental %}
 {#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
 {%- set staged_events = ref('stg_events') %}
 {%- set removed_events = ref('stg_removed_events') %}
-{{ sparkify_build_comment(incremental) }}
+{{ sparkify_build_comment(build) }}
 
 with
 
 {% if incremental %}
     -- the rows of staging_events a batch of this build staged or removed
     changes as (
-        {{ sparkify_changed_rows(staged_events, removed_events, 'staging_events', 'event_at') }}
+        {{ sparkify_changed_rows(
+            staged_events, removed_events, build, 'staging_events', 'event_at'
+        ) }}
     ),
 
     changed_start_times as (
@@ -35,7 +38,9 @@ start_times as (
     select distinct plays.start_time from {{ ref('songplays') }} as plays
     {% if incremental %}
         where
-            {{ sparkify_within('plays.start_time', 'changed_start_times', 'start_time') }}
+            {{ sparkify_within(
+                'plays.start_time', 'changed_start_times', 'start_time', build=build
+            ) }}
             and plays.start_time in (select changed.start_time from changed_start_times as changed)
     {% endif %}
 ),

@@ -9,13 +9,14 @@
     )
 }}
 
-{%- set incremental = sparkify_is_incremental() %}
+{%- set build = sparkify_build() %}
+{%- set incremental = build.incremental %}
 {#- the events a build reads: every one, or incrementally those in the changed spans #}
 {%- set events = 'span_events' if incremental else ref('int_events') %}
 {#- staging views, some read only incrementally: set here, so that dbt sees the refs #}
 {%- set staged_events = ref('stg_events') %}
 {%- set removed_events = ref('stg_removed_events') %}
-{{ sparkify_build_comment(incremental) }}
+{{ sparkify_build_comment(build) }}
 
 with
 
@@ -23,7 +24,7 @@ with
     -- the rows of staging_events a batch of this build staged or removed
     changes as (
         {{ sparkify_changed_rows(
-            staged_events, removed_events, 'staging_events', 'user_id, event_at'
+            staged_events, removed_events, build, 'staging_events', 'user_id, event_at'
         ) }}
     ),
 
@@ -58,7 +59,9 @@ with
                 events.user_id = changed_users.user_id
                 and events.event_at between changed_users.changed_from and changed_users.changed_to
         where
-            {{ sparkify_within('events.event_at', 'changed_users', 'changed_from', 'changed_to') }}
+            {{ sparkify_within(
+                'events.event_at', 'changed_users', 'changed_from', 'changed_to', build=build
+            ) }}
     ),
 
     level_before as (
