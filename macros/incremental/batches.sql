@@ -7,9 +7,10 @@
     in the batches its feeds offer that it has not taken yet: for a staging table the model reads
     through views, every batch of that table in the loader's ledger; for one it reads through a
     tracked model, the batches that model has taken in (so `time` never runs ahead of
-    `songplays`). It records them first, inside its own transaction, with this invocation's id, and
-    reads exactly those: a loader committing meanwhile is left for the next build, and a build that
-    fails records nothing.
+    `songplays`). It decides them when it compiles (sparkify_build: their ids are constants in its
+    SQL, so engines skip every other block and a build with nothing new reads nothing), records
+    exactly those inside its own transaction with this invocation's id, and reads exactly those: a
+    loader committing meanwhile is left for the next build, and a build that fails records nothing.
 -#}
 
 {% macro sparkify_build_ledger() -%}

@@ -33,7 +33,9 @@
     {%- for name in names -%}{%- do quoted.append(adapter.quote(name)) -%}{%- endfor -%}
     {%- if not (sparkify_compiled_batches().values() | select | list) %}
     {#- no batch to read: nothing changes, and the scoped tests have nothing to check -#}
-    {{ sparkify_record_changes('select null as key_value, null as prune_value, null as is_removed where 1 = 0') }}
+    {{ sparkify_record_changes(
+        'select cast(null as varchar(1024)) as key_value, cast(null as varchar(64)) as prune_value,'
+        ~ ' cast(null as boolean) as is_removed where 1 = 0') }}
     {%- else %}
     {#- first what this build changes (for the scoped tests; a removed key only counts when
         it was there), then the delete, then the insert -#}
