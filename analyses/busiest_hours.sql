@@ -2,7 +2,9 @@
 select
     t.hour,
     count(*) as plays,
-    round(100.0 * count(*) / sum(count(*)) over (), 1) as pct_of_plays
+    round(
+        100 * cast(count(*) as {{ dbt.type_numeric() }}) / sum(count(*)) over (), 1
+    ) as pct_of_plays
 from {{ ref('songplays') }} as sp
 inner join {{ ref('time') }} as t on sp.start_time = t.start_time
 group by t.hour

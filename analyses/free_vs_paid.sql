@@ -20,7 +20,11 @@ users as (
 select
     coalesce(plays.level, users.level) as level,
     coalesce(plays.plays, 0) as plays,
-    round(100.0 * coalesce(plays.plays, 0) / sum(coalesce(plays.plays, 0)) over (), 1)
+    round(
+        100 * cast(coalesce(plays.plays, 0) as {{ dbt.type_numeric() }})
+        / sum(coalesce(plays.plays, 0)) over (),
+        1
+    )
         as pct_of_plays,
     coalesce(users.users, 0) as users
 from plays

@@ -11,10 +11,11 @@
 {%- endmacro %}
 
 {% macro redshift__epoch_ms_to_timestamp(column) -%}
-    {#- whole seconds through an interval, then the milliseconds (dateadd takes an int) -#}
+    {#- whole seconds through an interval (integer division, truncating toward zero like the
+        remainder), then the milliseconds (dateadd takes an int) -#}
     dateadd(
         millisecond,
         cast({{ column }} % 1000 as integer),
-        timestamp 'epoch' + ({{ column }} / 1000) * interval '1 second'
+        timestamp 'epoch' + (cast({{ column }} as bigint) / 1000) * interval '1 second'
     )
 {%- endmacro %}

@@ -19,10 +19,12 @@ def offline_redshift(profiles_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.parametrize("incremental", ["false", "true"])
-def test_every_model_compiles_to_redshift_sql(
+def test_every_model_analysis_and_test_compiles_to_redshift_sql(
     offline_redshift, tmp_path: Path, incremental: str
 ) -> None:
-    sqlglot = pytest.importorskip("sqlglot")
+    pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
     dbt("parse", "--target", "redshift", target_dir=tmp_path)
     dbt(
         "compile",
@@ -34,16 +36,51 @@ def test_every_model_compiles_to_redshift_sql(
         f"{{assume_incremental: {incremental}}}",
         target_dir=tmp_path,
     )
-    compiled = sorted((tmp_path / "target" / "compiled" / "sparkify" / "models").rglob("*.sql"))
+    root = tmp_path / "target" / "compiled" / "sparkify"
+    compiled = sorted(root.rglob("*.sql"))
+    kinds = {path.relative_to(root).parts[0] for path in compiled}
+    assert {"models", "analyses", "tests"} <= kinds
     names = {p.stem for p in compiled}
-    assert {"stg_events", "stg_songs", *MARTS} <= names
-    for path in compiled:
-        sql = path.read_text()
-        sqlglot.parse_one(sql, read="redshift")
-        assert "epoch_ms(" not in sql and "isodow" not in sql, f"{path.name}: DuckDB/PG-only SQL"
+    assert {"stg_events", "stg_songs", "int_events", *MARTS, "sessions_per_user"} <= names
+    problems = [
+        problem
+        for path in compiled
+        for problem in redshift_problems(path.read_text(), str(path.relative_to(root)))
+    ]
+    assert not problems, "\n".join(problems)
     songplays = next(p for p in compiled if p.stem == "songplays").read_text()
     assert ('from "dev"."analytics"."songplays"' in songplays) == (incremental == "true")
     assert "dateadd(" in next(p for p in compiled if p.stem == "stg_events").read_text()
+
+
+@pytest.mark.parametrize(
+    ("sql", "problem"),
+    [
+        ("select avg(sessions) from t", "averages an integer"),
+        ("select round(avg(cast(x as numeric)), 1) from t", "numeric(18, 0)"),
+        ("select plays / sessions from t", "state the division's type"),
+        ("select epoch_ms(ts) from t", "epoch_ms() is not on the list"),
+        ("select string_agg(a, ',') from t", "string_agg() is written"),
+        ("select count(*) filter (where a > 1) from t", "no aggregate FILTER"),
+        ("select extract(isodow from ts) from t", "no isodow"),
+    ],
+)
+def test_redshift_check_flags_what_redshift_treats_differently(sql: str, problem: str) -> None:
+    pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
+    assert any(problem in found for found in redshift_problems(sql, "q.sql")), sql
+
+
+def test_redshift_check_passes_stated_types() -> None:
+    pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
+    sql = (
+        "select round(avg(cast(s as numeric(28, 6))), 1), cast(ts as bigint) / 1000, "
+        "100 * cast(n as numeric(28, 6)) / sum(n) over () from t"
+    )
+    assert redshift_problems(sql, "q.sql") == []
 
 
 def test_redshift_configs_set_dist_and_sort_keys(offline_redshift, tmp_path: Path) -> None:
@@ -55,10 +92,14 @@ def test_redshift_configs_set_dist_and_sort_keys(offline_redshift, tmp_path: Pat
         n["name"]: n["config"] for n in manifest["nodes"].values() if n["resource_type"] == "model"
     }
     assert configs["songplays"]["sort"] == ["start_time"]
-    assert configs["songplays"]["dist"] == "songplay_id"
     assert configs["songplays"]["prune_by"] == "start_time"  # bounds the delete's scan
-    for dim in ("users", "songs", "artists", "time"):
-        assert configs[dim]["dist"] == "all"
+    # the fact and its largest dimension, distributed on the column they join on; the small,
+    # slow-changing dimensions on every node
+    assert configs["songplays"]["dist"] == configs["time"]["dist"] == "start_time"
+    assert configs["time"]["sort"] == ["start_time"]
+    for dim in ("users", "user_levels", "songs", "artists"):
+        assert configs[dim]["dist"] == "all", dim
+    assert configs["int_events"]["dist"] == "even"
     for name, config in configs.items():
         if config["materialized"] == "incremental":
             assert config["incremental_strategy"] == "changed_keys", name
