@@ -5,6 +5,7 @@
         unique_key='event_id',
         prune_by='event_ts_ms',
         on_schema_change='fail',
+        dist='even',
         sort=['event_at'],
     )
 }}

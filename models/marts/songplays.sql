@@ -5,7 +5,7 @@
         unique_key='songplay_id',
         prune_by='start_time',
         on_schema_change='fail',
-        dist='songplay_id',
+        dist='start_time',
         sort=['start_time'],
     )
 }}

@@ -5,7 +5,7 @@
         unique_key='start_time',
         prune_by='start_time',
         on_schema_change='fail',
-        dist='all',
+        dist='start_time',
         sort=['start_time'],
     )
 }}
