@@ -261,8 +261,10 @@ class FastParser:
                 )
                 # strings (without NUL), booleans and integers keep their exact text; anything
                 # else (a fraction or exponent, an object, an array, NaN, Infinity) goes to Python
+                # longer than the column holds (strlen counts bytes): Python says so
                 bad.append(
                     f"(case when {r} is null then false "
+                    f"when strlen({v}) > {column.max_bytes} then true "
                     f"when {t} = '\"' then contains({v}, chr(0)) "
                     f"when {r} in ('true', 'false') then false "
                     f"when {t} in ('{{', '[') then true "

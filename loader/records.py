@@ -77,6 +77,10 @@ def _describe(value: object) -> str:
     return repr(value)
 
 
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def convert(column: Column, value: object) -> object:
     """Convert a decoded JSON value to the column's type, or raise BadValue saying why."""
     if value is None:
@@ -86,6 +90,13 @@ def convert(column: Column, value: object) -> object:
         if isinstance(value, str):  # includes RawInt/RawFloat: the number's exact text
             if "\x00" in value:
                 raise BadValue(f"{column.name}: text contains a NUL character")
+            limit = column.max_bytes or 0
+            size = len(value) if len(value) * 4 <= limit else _utf8_size(value)
+            if size > limit:
+                raise BadValue(
+                    f"{column.name}: the text is {size:,} bytes, longer than the {limit:,} "
+                    "the column holds"
+                )
             return str(value)
         if isinstance(value, bool):
             return "true" if value else "false"

@@ -16,8 +16,22 @@ from pathlib import PurePosixPath
 from loader.errors import ConfigError
 
 TEXT, INTEGER, BIGINT, DOUBLE = "text", "integer", "bigint", "double"
-# Widest real values are ~180 characters; staging never truncates, so text is as wide as the
-# engine allows (Redshift: VARCHAR(65535); DuckDB and PostgreSQL: unbounded text).
+# The longest text each column holds, in UTF-8 bytes: the width of the column it becomes in the
+# models (VARCHAR(n) on Redshift counts bytes; PostgreSQL counts characters, never fewer), so a
+# value that stages fits everywhere downstream. The widest real values are ~180 characters
+# (user agents, names with a location); codes and ids are a few. A longer value is refused by the
+# loader with its file and line on every engine, never cut.
+TEXT_BYTES = 1024
+TEXT_BYTES_BY_COLUMN = {
+    "auth": 32,
+    "level": 16,
+    "gender": 16,
+    "method": 16,
+    "page": 64,
+    "user_id": 64,
+    "song_id": 64,
+    "artist_id": 64,
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,11 @@ class Column:
     name: str
     type: str
     path: tuple[str, ...]  # keys leading to the value in a record
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The longest value a text column takes, in UTF-8 bytes (None: not text)."""
+        return TEXT_BYTES_BY_COLUMN.get(self.name, TEXT_BYTES) if self.type == TEXT else None
 
     @property
     def json_path(self) -> str:

@@ -124,7 +124,28 @@ CASES = [
         "differs only in letter case",
     ),
     Case("all-null record", line({k: None for k in GOOD}), "REJECTED", "record has no values"),
-    Case("10 MB line", line(event(song="x" * 10_000_000)), "STAGED", rows=1),
+    Case("10 MB line", line(event(notes="x" * 10_000_000)), "STAGED", rows=1),
+    # text as wide as its column in the models, in UTF-8 bytes (loader/tables.py): staged on
+    # every engine; a byte more is refused, never cut (Redshift counts bytes)
+    Case("text as long as its column", line(event(song="é" * 512)), "STAGED", rows=1),
+    Case(
+        "text longer than its column",
+        line(GOOD) + b"\n" + line(event(artist="x" * 70_000)),
+        "REJECTED",
+        ":2: artist: the text is 70,000 bytes, longer than the 1,024 the column holds",
+    ),
+    Case(
+        "multi-byte text longer than its column in bytes",
+        line(event(song="é" * 513)),
+        "REJECTED",
+        ":1: song: the text is 1,026 bytes",
+    ),
+    Case(
+        "a code longer than its column (CRLF: the exact parser)",
+        line(GOOD) + b"\r\n" + line(event(level="premium-annual-plan")) + b"\r\n",
+        "REJECTED",
+        ":2: level: the text is 19 bytes, longer than the 16 the column holds",
+    ),
     Case("JSON scalar line", line(GOOD) + b"\n42", "REJECTED", ":2: expected a JSON object"),
     Case("NaN", line(GOOD).replace(b"201.5", b"NaN"), "REJECTED", "NaN is not valid JSON"),
     Case("NUL character in text", line(event(song="a\u0000b")), "REJECTED", "NUL character"),
