@@ -40,13 +40,13 @@ EPILOG = """\
 examples:
   python loader/copy_staging.py --source data/demo              # a local copy, default target
   python loader/copy_staging.py --target postgres --source s3://udacity-dend
-  python loader/copy_staging.py --target redshift --dry-run      # print the COPY SQL only
+  python loader/copy_staging.py --target redshift --dry-run      # what would load, the SQL
 
 environment:
   SPARKIFY_SOURCE               default --source (else s3://udacity-dend)
   AWS_ENDPOINT_URL              an S3-compatible endpoint (also --endpoint-url)
   SPARKIFY_REDSHIFT_IAM_ROLE    role ARN Redshift's COPY assumes (also --iam-role)
-  SPARKIFY_MANIFEST_PREFIX      s3:// prefix for COPY manifests (also --manifest-prefix)
+  SPARKIFY_MANIFEST_PREFIX      s3:// prefix where rows are staged for COPY (also --manifest-prefix)
   DBT_PROFILES_DIR              where profiles.yml is (else ., the project, ~/.dbt)
 
 exit codes: 0 ok or nothing new, 1 data errors, 2 usage/configuration, 3 transient (rerun)
@@ -165,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument(
         "--manifest-prefix",
         default=os.environ.get("SPARKIFY_MANIFEST_PREFIX"),
-        help="s3:// prefix where COPY manifests listing the new objects are written",
+        help="s3:// prefix (in the cluster's region) where the loader stages each batch's "
+        "checked rows and the manifest COPY reads them through; the IAM role reads it, the "
+        "loader's credentials write and delete there (default: $SPARKIFY_MANIFEST_PREFIX, "
+        "which python -m infra up writes)",
     )
     tuning = p.add_argument_group("tuning and output")
     tuning.add_argument(
@@ -201,11 +204,24 @@ def open_destination(config: object, args: argparse.Namespace) -> Destination:
     if isinstance(config, RedshiftConfig):
         from loader.destinations.redshift import RedshiftDestination
 
+        client = None
+        if args.manifest_prefix and args.manifest_prefix.startswith("s3://"):
+            from loader.sources import S3Source
+
+            stage = S3Source(
+                args.manifest_prefix,
+                region=args.region or config.region,
+                endpoint_url=args.endpoint_url,
+                unsigned=False,
+            )
+            client = stage.client
         return RedshiftDestination.open(
             config,
             iam_role=args.iam_role,
-            manifest_prefix=args.manifest_prefix,
+            stage_prefix=args.manifest_prefix,
+            s3_client=client,
             dry_run=args.dry_run,
+            region=config.region,
         )
     raise ConfigError(f"unsupported target {config!r}")
 

@@ -206,6 +206,7 @@ def load_client_side(
                 source.uri,
                 delete_all=opts.full_refresh and index == 0,
                 remove_keys=[o.key for o in objects if o.key in replace],
+                check_current=not opts.full_refresh,
             )
             parsed = parser.parse_prepared(prepared)
             del prepared
@@ -225,6 +226,7 @@ def load_client_side(
                             change=ADDED if old is None else REPLACED,
                             removed=0 if old is None else old.rows or 0,
                             modified=obj.modified,
+                            replaces=None if old is None else old.batch_id,
                         )
                     )
                 check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
@@ -267,7 +269,17 @@ def withdraw(
         remove_keys=[entry.key for entry in plan.missing],
     )
     batch.entries = [
-        LedgerEntry(e.key, "", 0, 0, 0, batch.batch_id, change=WITHDRAWN, removed=e.rows or 0)
+        LedgerEntry(
+            e.key,
+            "",
+            0,
+            0,
+            0,
+            batch.batch_id,
+            change=WITHDRAWN,
+            removed=e.rows or 0,
+            replaces=e.batch_id,
+        )
         for e in plan.missing
     ]
     commit_with_retries(dest, batch, opts)
@@ -431,30 +443,26 @@ def run(
             f"{len(plan.missing):,} missing"
         )
         if opts.dry_run:
-            describe = getattr(dest, "describe_load", None)
-            if describe is not None:
-                for statement in describe(source, plan, opts):
+            print(
+                f"-- {table.name}: would load {len(plan.new)} object(s) through the "
+                f"{dest.engine} bulk path",
+                file=out,
+            )
+            for obj in plan.new[:20]:
+                print(f"--   {source.url(obj.key)}", file=out)
+            if len(plan.new) > 20:
+                print(f"--   ... and {len(plan.new) - 20} more", file=out)
+            describe = getattr(dest, "describe_batch", None)
+            if describe is not None and (plan.new or opts.full_refresh):
+                print(f"-- {table.name}: each batch would run (nothing is written)", file=out)
+                for statement in describe(table.name, dest.data_columns(table)):
                     print(statement, file=out)
-            else:
-                print(
-                    f"-- {table.name}: would load {len(plan.new)} object(s) through the "
-                    f"{dest.engine} bulk path",
-                    file=out,
-                )
-                for obj in plan.new[:20]:
-                    print(f"--   {source.url(obj.key)}", file=out)
-                if len(plan.new) > 20:
-                    print(f"--   ... and {len(plan.new) - 20} more", file=out)
             if plan.missing and opts.withdraw_missing:
                 print(f"-- {table.name}: would withdraw {len(plan.missing)} object(s)", file=out)
         elif plan.new or plan.changed or plan.missing or opts.full_refresh:
             if plan.missing and opts.withdraw_missing:
                 withdraw(dest, source, plan, opts, stats)
-            server_side = getattr(dest, "load_plan", None)
-            if server_side is not None:
-                server_side(source, plan, opts, stats)
-            else:
-                load_client_side(dest, source, plan, opts, stats)
+            load_client_side(dest, source, plan, opts, stats)
         stats.seconds = time.monotonic() - started
         all_stats.append(stats)
     return all_stats, warnings

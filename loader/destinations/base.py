@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loader.errors import ConfigError
-from loader.tables import META_COLUMNS, Table
+from loader.tables import META_COLUMNS, Column, Table
 
 SCHEMA = "staging"
 LEDGER = "load_ledger"
@@ -116,6 +116,9 @@ class LedgerEntry:
     change: str = ADDED
     removed: int = 0  # rows of the previous version this change removed
     modified: dt.datetime | None = None  # the object's modification time when loaded
+    # the batch of the version this change replaces or withdraws (None for a new object): a
+    # loader that waited for another checks, under the lock, that the version is still current
+    replaces: str | None = None
 
 
 @dataclass
@@ -134,6 +137,10 @@ class Batch:
     # withdrawn): the rows move to the _removed table, tagged with this batch
     remove_keys: list[str] = field(default_factory=list)
     fast: Any = None  # fast_parse.FastBatch: rows DuckDB parsed, still in a temp table
+    # objects another loader staged meanwhile, left out of this batch (engines that lock per
+    # batch); a full refresh replaces everything and checks nothing
+    skip_keys: list[str] = field(default_factory=list)
+    check_current: bool = True
 
 
 class Destination(ABC):
@@ -204,12 +211,16 @@ class Destination(ABC):
 
     def column_defs(self, columns: list[tuple[str, str]]) -> str:
         return ",\n    ".join(
-            f"{quote_ident(check_identifier(name))} {self.type_names[kind]}"
+            f"{quote_ident(check_identifier(name))} {self.type_names.get(kind, kind)}"
             for name, kind in columns
         )
 
     def data_columns(self, table: Table) -> list[tuple[str, str]]:
-        return [(c.name, c.type) for c in table.columns] + list(META_COLUMNS)
+        return [(c.name, self.column_type(c)) for c in table.columns] + list(META_COLUMNS)
+
+    def column_type(self, column: Column) -> str:
+        """A data column's type: its kind (a key of ``type_names``) or the engine's type."""
+        return column.type
 
     def removed_columns(self, table: Table) -> list[tuple[str, str]]:
         return self.data_columns(table) + list(REMOVED_COLUMNS)

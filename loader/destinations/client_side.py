@@ -61,10 +61,14 @@ class ClientSideDestination(Destination):
                     [v for e, m in chunk for v in (e.key, e.batch_id, m)] + [table],
                 )
 
+    def begin_batch(self, batch: Batch) -> None:
+        """First statements of a batch's transaction (engines that lock per batch)."""
+
     def commit_batch(self, batch: Batch) -> None:
         table = batch.table
         data_columns = self.data_columns(table)
         with self.transaction():
+            self.begin_batch(batch)
             for statement in self.refresh_sql(batch):
                 self.execute(statement)
             removals = self.remove_sql(batch)

@@ -1,34 +1,58 @@
-"""Amazon Redshift: the cluster reads S3 itself through real COPY statements.
+"""Amazon Redshift: the loader parses and checks every record as it does for the other engines,
+then stages the typed rows in S3 and has Redshift COPY them.
 
-Per table and run: one COPY into a temporary table (from a manifest listing exactly the new objects
-when ``--manifest-prefix`` is set; from the table's prefix when everything is new; else one COPY
-per new object), then one INSERT into the staging table and the ledger rows, all in one
-transaction. A refresh uses DELETE, never TRUNCATE, because TRUNCATE commits. When a COPY fails,
-the errors are read from SYS_LOAD_ERROR_DETAIL (Serverless) or STL_LOAD_ERRORS (provisioned) and
-reported with file, line, column and reason.
+What differs is only how a batch's rows reach the table. The run around it is the pipeline's
+(loader/pipeline.py): the same parser, the same rejects with file and line, the same ledger
+entries and row counts, the same retries and the same change log, so every engine stages the
+same rows with the same origin (``_source_key``, ``_source_line``), and dbt builds the same marts.
+
+Per batch, in one transaction:
+
+1. ``lock staging.load_ledger``: one loader commits at a time. A second one waits here, then
+   leaves out what the first staged meanwhile (read again under the lock), so nothing is staged
+   twice.
+2. The rows (with their origin) are written as gzip NDJSON parts under the stage prefix, with a
+   manifest listing exactly those parts; ``COPY ... MANIFEST`` reads nothing else (a file landing
+   under the source meanwhile, a README, a ``.bak``: none of them is read).
+3. The rows move from the temporary table the COPY filled into the staging table with the
+   batch's id and time, and the ledger and rejects rows are inserted; then commit. The staged
+   parts are deleted afterwards.
+
+Every Redshift error is classed: connection losses, serialization conflicts and cancelled
+queries are transient (retried, then exit 3); permissions, IAM, S3 access, region and SQL errors
+are configuration errors no rerun fixes (exit 2).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import gzip
 import json
 import re
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from loader.destinations.base import (
-    ADDED,
+    CURRENT_LEDGER_SQL,
     LEDGER,
-    LEDGER_COLUMNS,
+    REJECTS,
     Batch,
-    Destination,
+    LedgerEntry,
     quote_ident,
 )
-from loader.errors import ConfigError, DataError, TransientError
-from loader.pipeline import Plan, RunOptions, TableStats, new_batch_id, utcnow
+from loader.destinations.base import quote_literal as standard_literal
+from loader.destinations.client_side import ClientSideDestination
+from loader.errors import ConfigError, DataError, LoaderError, TransientError
+from loader.fast_parse import FAST_TABLE
 from loader.profiles import RedshiftConfig
 from loader.progress import log
-from loader.sources import S3Source, Source
+from loader.tables import Column
 
 RS_TYPES = {
     "text": "varchar(65535)",
@@ -37,10 +61,23 @@ RS_TYPES = {
     "double": "double precision",
     "timestamp": "timestamp",
 }
-LEDGER_INSERT_CHUNK = 500
+PART_BYTES = 64 * 1024 * 1024  # a staged part: AWS advises 1 MB to 1 GB, one or more per slice
+INSERT_CHUNK = 500  # rows per multi-row INSERT of ledger and rejects rows
+MAX_TEXT_BYTES = 65_535  # Redshift's widest VARCHAR, in bytes
+# the origin a staged record starts with (a raw_line in the load errors is cut at 1,024 bytes)
+_ORIGIN = re.compile(r'\{"_source_key":\s*("(?:[^"\\]|\\.)*"),\s*"_source_line":\s*(\d+)')
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _ACCOUNT = re.compile(r"(arn:aws[a-z-]*:iam::)\d{12}(:)")
 _SECRET = re.compile(r"(aws_secret_access_key=|token=|password\s*=?\s*')[^;']*", re.IGNORECASE)
+# SQLSTATEs a rerun can succeed after: connection, serialization, cancel, resources, locks
+_TRANSIENT_STATES = ("08", "40001", "40P01", "53", "57014", "57P01", "57P02", "57P03", "55P03")
+_CONFIG_HINTS = (
+    ("not authorized to perform: sts:AssumeRole", "the cluster cannot assume the IAM role"),
+    ("S3ServiceException:Access Denied", "the IAM role may not read the stage prefix"),
+    ("Access Denied", "access denied"),
+    ("must be addressed using the specified endpoint", "the stage bucket is in another region"),
+    ("permission denied", "the database user lacks a privilege"),
+)
 
 
 def quote_literal(value: str) -> str:
@@ -63,7 +100,92 @@ def manifest_document(urls_and_sizes: Sequence[tuple[str, int]]) -> str:
     return json.dumps({"entries": entries}, indent=1)
 
 
-class RedshiftDestination(Destination):
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a driver error: redshift_connector puts the server's fields in a dict
+    (``C`` the code), psycopg2 in ``pgcode``."""
+    code = getattr(exc, "pgcode", None)
+    if code:
+        return str(code)
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, dict) and arg.get("C"):
+            return str(arg["C"])
+    return ""
+
+
+def message(exc: BaseException) -> str:
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, dict) and arg.get("M"):
+            return str(arg["M"])
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def classify(exc: BaseException, doing: str) -> LoaderError:
+    """A driver error as the loader's kind of error: transient only when a rerun can help."""
+    if isinstance(exc, LoaderError):
+        return exc
+    text = mask(message(exc))
+    state = sqlstate(exc)
+    kind = type(exc).__name__
+    if (
+        (kind in {"InterfaceError", "OperationalError"} and not state)
+        or isinstance(exc, OSError | TimeoutError)
+        or state.startswith(_TRANSIENT_STATES)
+    ):
+        return TransientError(f"Redshift {doing}: {text}")
+    for needle, hint in _CONFIG_HINTS:
+        if needle.lower() in text.lower():
+            return ConfigError(f"Redshift {doing}: {hint}: {text}")
+    where = f" (SQLSTATE {state})" if state else ""
+    return ConfigError(f"Redshift {doing}: {text}{where}")
+
+
+def _cut_utf8(text: str, limit: int) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    raise TypeError(type(value).__name__)
+
+
+class Stage:
+    """Where a batch's rows wait for COPY: gzip NDJSON parts and a manifest under an s3://
+    prefix the cluster's IAM role may read (and the loader may write)."""
+
+    def __init__(self, prefix: str, client: Any, region: str) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.bucket, _, self.root = self.prefix[len("s3://") :].partition("/")
+        self.client = client
+        self.region = region
+        self.written: list[str] = []
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key(self, table: str, batch_id: str, name: str) -> str:
+        return "/".join(part for part in (self.root, table, batch_id, name) if part)
+
+    def put(self, key: str, body: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+        except Exception as exc:
+            raise classify(exc, f"writing {self.url(key)}") from None
+        self.written.append(key)
+
+    def clear(self) -> None:
+        """Delete what this stage wrote (after the commit, or after a failure)."""
+        keys, self.written = self.written, []
+        for start in range(0, len(keys), 1000):
+            with contextlib.suppress(Exception):
+                self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]},
+                )
+
+
+class RedshiftDestination(ClientSideDestination):
     engine = "redshift"
     type_names = RS_TYPES
 
@@ -73,24 +195,18 @@ class RedshiftDestination(Destination):
         config: RedshiftConfig,
         *,
         iam_role: str | None,
-        manifest_prefix: str | None,
-        dry_run: bool = False,
-        put_object: Callable[[str, bytes], None] | None = None,
+        stage: Stage | None,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
         self.con = connection
         self.config = config
         self.iam_role = iam_role
-        self.manifest_prefix = manifest_prefix.rstrip("/") if manifest_prefix else None
-        self.dry_run = dry_run
-        self.put_object = put_object
+        self.stage = stage
+        self._connect = connect
+        self._parser: duckdb.DuckDBPyConnection | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="sparkify-redshift-")
+        self._parts: list[tuple[str, int]] = []  # (url, size) of the batch's staged parts
         self.executed: list[str] = []
-        problems = []
-        if iam_role and not _ROLE.match(iam_role):
-            problems.append(f"--iam-role {mask(iam_role)!r} is not an IAM role ARN")
-        if manifest_prefix and not manifest_prefix.startswith("s3://"):
-            problems.append("--manifest-prefix must be an s3:// prefix")
-        if problems:
-            raise ConfigError("; ".join(problems))
 
     @classmethod
     def open(
@@ -98,10 +214,56 @@ class RedshiftDestination(Destination):
         config: RedshiftConfig,
         *,
         iam_role: str | None,
-        manifest_prefix: str | None,
+        stage_prefix: str | None,
+        s3_client: Any = None,
         dry_run: bool = False,
+        region: str | None = None,
     ) -> RedshiftDestination:
-        try:
+        problems = []
+        if iam_role and not _ROLE.match(iam_role):
+            problems.append(f"--iam-role {mask(iam_role)!r} is not an IAM role ARN")
+        if not iam_role and not dry_run:
+            problems.append(
+                "COPY needs an IAM role the cluster assumes: set --iam-role or "
+                "SPARKIFY_REDSHIFT_IAM_ROLE (python -m infra up writes it)"
+            )
+        if stage_prefix and not stage_prefix.startswith("s3://"):
+            problems.append(f"--manifest-prefix {stage_prefix!r} is not an s3:// prefix")
+        elif not stage_prefix and not dry_run:
+            problems.append(
+                "COPY reads the rows the loader stages under an S3 prefix the IAM role may "
+                "read: set --manifest-prefix or SPARKIFY_MANIFEST_PREFIX (for example "
+                "s3://<your bucket>/sparkify-stage in the cluster's region; with manifest_prefix "
+                "set, python -m infra up grants the role access and writes it to sparkify.env)"
+            )
+        if config.method == "database" and not config.password and not dry_run:
+            problems.append(
+                "password is empty: set DBT_ENV_SECRET_REDSHIFT_PASSWORD or use method: iam"
+            )
+        if problems:
+            raise ConfigError("; ".join(problems))
+        stage = None
+        if stage_prefix:
+            if s3_client is None:
+                import boto3
+
+                s3_client = boto3.client("s3", region_name=region or config.region)
+            try:
+                region_found = stage_region(s3_client, stage_prefix)
+            except ConfigError as exc:
+                if not dry_run:
+                    raise
+                log(f"dry run: {exc}")
+                region_found = "<region of --manifest-prefix>"
+            stage = Stage(stage_prefix, s3_client, region_found)
+            wanted = region or config.region
+            if wanted and stage.region != wanted and not stage.region.startswith("<"):
+                raise ConfigError(
+                    f"the stage prefix {stage_prefix} is in {stage.region}, the cluster in "
+                    f"{wanted}: COPY reads its manifest in its own region; use a bucket there"
+                )
+
+        def connect() -> Any:
             import redshift_connector
 
             kwargs: dict[str, Any] = {
@@ -121,249 +283,323 @@ class RedshiftDestination(Destination):
                 )
             else:
                 kwargs["password"] = config.password
-            connection = redshift_connector.connect(**kwargs)
-        except Exception as exc:
-            if not dry_run:
-                raise ConfigError(
-                    f"cannot connect to Redshift at {config.host}:{config.port}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
-            log(f"dry run: cannot reach Redshift ({type(exc).__name__}); assuming an empty ledger")
-            connection = None
-        return cls(
-            connection, config, iam_role=iam_role, manifest_prefix=manifest_prefix, dry_run=dry_run
-        )
+            return redshift_connector.connect(**kwargs)
 
-    # --- connection helpers --------------------------------------------------------------
+        connection = None
+        if dry_run and config.method == "database" and not config.password:
+            log("dry run: no Redshift password set; assuming an empty ledger")
+        else:
+            try:
+                connection = connect()
+            except Exception as exc:
+                if not dry_run:
+                    raise ConfigError(
+                        f"cannot connect to Redshift at {config.host}:{config.port}: {message(exc)}"
+                    ) from None
+                log(f"dry run: cannot reach Redshift ({message(exc)}); assuming an empty ledger")
+        return cls(connection, config, iam_role=iam_role, stage=stage, connect=connect)
+
+    # --- connection ----------------------------------------------------------------------
 
     def close(self) -> None:
         if self.con is not None:
             with contextlib.suppress(Exception):
                 self.con.close()
+        if self._parser is not None:
+            self._parser.close()
+        self._tmp.cleanup()
+
+    def reconnect(self) -> None:
+        if self._connect is None:
+            raise TransientError("Redshift connection lost")
+        with contextlib.suppress(Exception):
+            self.con.close()
+        try:
+            self.con = self._connect()
+        except Exception as exc:
+            raise TransientError(f"Redshift reconnect failed: {message(exc)}") from None
 
     def _run(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         self.executed.append(sql)
         cursor = self.con.cursor()
         try:
-            cursor.execute(sql, tuple(params) if params else None)
-            try:
-                return list(cursor.fetchall() or [])
-            except Exception:  # statements without a result set
+            if params:
+                cursor.execute(sql.replace("?", "%s"), tuple(params))
+            else:
+                cursor.execute(sql, None)
+            if cursor.description is None:
                 return []
+            return [tuple(row) for row in cursor.fetchall() or []]
         finally:
             with contextlib.suppress(Exception):
                 cursor.close()
 
-    def table_options(self, name: str) -> str:
-        return "\ndiststyle all" if name == LEDGER else "\ndiststyle even"
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            yield
+            self.con.commit()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self.con.rollback()
+            if isinstance(exc, Exception) and not isinstance(exc, LoaderError):
+                raise classify(exc, "load") from None
+            raise
+        finally:
+            if self.stage is not None:
+                self.stage.clear()
+            self._parts = []
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        self._run(sql, params)
 
     def execute_ddl(self, statements: list[str]) -> None:
         if self.con is None:
             return
-        try:
+        self._parts = []
+        with self.transaction():
             for statement in statements:
                 self._run(statement)
-            self.con.commit()
-        except Exception:
-            self.con.rollback()
-            raise
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        if self.con is None:  # a dry run that could not reach the cluster: nothing exists
+        if self.con is None:  # a dry run without the cluster: nothing exists
             return []
-        rows = self._run(sql.replace("?", "%s"), params)
-        self.con.rollback()
-        return rows
-
-    # --- the COPY plan -------------------------------------------------------------------
-
-    def copy_sql(
-        self,
-        into: str,
-        plan: Plan,
-        source: S3Source,
-        from_url: str,
-        opts: RunOptions,
-        manifest: bool,
-    ) -> str:
-        table = plan.table
-        columns = ", ".join(quote_ident(c.name) for c in table.columns)
-        json_format = quote_literal(table.jsonpaths_key) if table.jsonpaths_key else "'auto'"
-        lines = [
-            f"copy {into} ({columns})",
-            f"from {quote_literal(from_url)}",
-            f"iam_role {quote_literal(self.iam_role or '<set --iam-role>')}",
-            f"format as json {json_format}",
-            f"region {quote_literal(source.region)}",
-        ]
-        if table.jsonpaths_key:
-            lines.append("timeformat 'epochmillisecs'")
-        compressed = {o.key.endswith(".gz") for o in plan.new}
-        if compressed == {True}:
-            lines.append("gzip")
-        elif len(compressed) > 1:
-            raise ConfigError(
-                f"{table.name}: the new objects mix gzip and plain JSON; one COPY reads one "
-                "kind: load the compacted layout or the original, not both"
-            )
-        if manifest:
-            lines.append("manifest")
-        if opts.invalid_char is not None:
-            lines.append(f"acceptinvchars as {quote_literal(opts.invalid_char)}")
-        lines.append(f"maxerror {opts.max_errors}")
-        lines.append("compupdate off statupdate off")
-        return "\n".join(lines)
-
-    def copy_sources(
-        self, source: S3Source, plan: Plan, batch_id: str
-    ) -> tuple[list[str], bool, str | None]:
-        """The FROM locations: (urls, uses_manifest, manifest_document)."""
-        new = plan.new
-        if self.manifest_prefix:
-            url = f"{self.manifest_prefix}/{plan.table.name}/{batch_id}.manifest"
-            document = manifest_document([(source.url(o.key), o.size) for o in new])
-            return [url], True, document
-        if len(new) == len(plan.listed) and new:
-            return [source.url(plan.table.prefix)], False, None
-        return [source.url(o.key) for o in new], False, None
-
-    def statements(self, source: S3Source, plan: Plan, opts: RunOptions, batch: Batch) -> list[str]:
-        table = plan.table
-        temp = quote_ident(f"new_{table.name}")
-        urls, manifest, _ = self.copy_sources(source, plan, batch.batch_id)
-        data = ", ".join(quote_ident(c.name) for c in table.columns)
-        stamp = quote_literal(batch.loaded_at.isoformat(sep=" "))
-        statements = ["begin"]
-        statements += self.refresh_sql(batch)
-        statements.append(f"create temp table {temp} (like {self.qualified(table.name)})")
-        statements += [self.copy_sql(temp, plan, source, url, opts, manifest) for url in urls]
-        statements.append(
-            f'insert into {self.qualified(table.name)} ({data}, "_batch_id", "_loaded_at")\n'
-            f"select {data}, {quote_literal(batch.batch_id)}, {stamp} from {temp}"
-        )
-        names = ", ".join(quote_ident(n) for n, _ in LEDGER_COLUMNS)
-        for start in range(0, len(plan.new), LEDGER_INSERT_CHUNK):
-            values = ",\n  ".join(
-                "("
-                + ", ".join(
-                    [
-                        quote_literal(table.name),
-                        quote_literal(o.key),
-                        quote_literal(o.etag),
-                        str(int(o.size)),
-                        "null",
-                        "0",
-                        quote_literal(batch.batch_id),
-                        quote_literal(source.uri),
-                        stamp,
-                        quote_literal(ADDED),
-                        "0",
-                        quote_literal(o.modified.isoformat(sep=" ")) if o.modified else "null",
-                    ]
-                )
-                + ")"
-                for o in plan.new[start : start + LEDGER_INSERT_CHUNK]
-            )
-            statements.append(f"insert into {self.qualified(LEDGER)} ({names}) values\n  {values}")
-        statements.append(f"drop table {temp}")
-        statements.append("commit")
-        return statements
-
-    def _require(self, source: Source) -> S3Source:
-        if not isinstance(source, S3Source):
-            raise ConfigError(
-                "Redshift's COPY reads from S3: use an s3:// --source "
-                "(a local directory works with the duckdb and postgres targets)"
-            )
-        if not self.iam_role and not self.dry_run:
-            raise ConfigError(
-                "Redshift's COPY needs an IAM role: set --iam-role or "
-                "SPARKIFY_REDSHIFT_IAM_ROLE (python -m infra up writes it)"
-            )
-        return source
-
-    def describe_load(self, source: Source, plan: Plan, opts: RunOptions) -> list[str]:
-        """The exact SQL a run would execute, credentials masked (for --dry-run)."""
-        s3 = self._require(source)
-        if not plan.new and not opts.full_refresh:
-            return [f"-- {plan.table.name}: nothing new"]
-        now = utcnow()
-        batch = Batch(plan.table, new_batch_id(now), now, source.uri, delete_all=opts.full_refresh)
-        out = [f"-- {plan.table.name}: {len(plan.new)} new object(s)"]
-        urls, manifest, document = self.copy_sources(s3, plan, batch.batch_id)
-        if manifest and document is not None:
-            out.append(f"-- manifest written to {urls[0]}:")
-            out += [f"--   {line}" for line in document.splitlines()[:12]]
-        out += [mask(statement) + ";" for statement in self.statements(s3, plan, opts, batch)]
-        return out
-
-    def load_plan(self, source: Source, plan: Plan, opts: RunOptions, stats: TableStats) -> None:
-        s3 = self._require(source)
-        if plan.changed and opts.replace_changed:
-            raise ConfigError(
-                "--replace-changed is not supported on Redshift (rows do not record "
-                "their object); use --full-refresh"
-            )
-        if not plan.new and not opts.full_refresh:
-            return
-        now = utcnow()
-        batch = Batch(plan.table, new_batch_id(now), now, source.uri, delete_all=opts.full_refresh)
-        urls, manifest, document = self.copy_sources(s3, plan, batch.batch_id)
-        if manifest and document is not None:
-            self._write_manifest(s3, urls[0], document.encode())
-        statements = self.statements(s3, plan, opts, batch)
-        log(f"{plan.table.name}: {len(urls)} COPY statement(s) for {len(plan.new):,} object(s)")
-        copied = 0
         try:
-            for statement in statements[1:-1]:  # begin/commit via the driver's transaction
-                self._run(statement)
-                if statement.startswith("copy "):
-                    copied += self._last_copy_count()
-            self.con.commit()
+            rows = self._run(sql, params)
+            self.con.rollback()
         except Exception as exc:
             with contextlib.suppress(Exception):
                 self.con.rollback()
-            errors = self.load_errors()
-            if errors:
-                shown = "\n".join(f"  {e}" for e in errors)
-                raise DataError(
-                    f"{plan.table.name}: COPY rejected the data; nothing of this "
-                    f"batch was loaded:\n{shown}"
-                ) from None
-            raise TransientError(f"{plan.table.name}: Redshift failed: {mask(str(exc))}") from None
-        stats.rows += copied
-        stats.new_files += len(plan.new)
-        stats.bytes += sum(o.size for o in plan.new)
-        stats.batches += 1
+            raise classify(exc, "query") from None
+        return rows
 
-    def _last_copy_count(self) -> int:
-        rows = self._run("select pg_last_copy_count()")
-        return int(rows[0][0]) if rows else 0
+    # --- what differs from the other engines: types, layout, the staged rows --------------
 
-    def _write_manifest(self, source: S3Source, url: str, body: bytes) -> None:
-        if self.put_object is not None:
-            self.put_object(url, body)
+    def column_type(self, column: Column) -> str:
+        """Text as wide as the loader lets it be (in bytes, as Redshift counts): no wider, so
+        Redshift never cuts or refuses what the loader accepted."""
+        return f"varchar({column.max_bytes})" if column.max_bytes else column.type
+
+    def table_options(self, name: str) -> str:
+        return "\ndiststyle all" if name == LEDGER else "\ndiststyle even"
+
+    def parser_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._parser is None:
+            self._parser = duckdb.connect()
+        return self._parser
+
+    def begin_batch(self, batch: Batch) -> None:
+        """Take the loaders' lock, then leave out what another loader staged meanwhile."""
+        self._run(f"lock {self.qualified(LEDGER)}")
+        if not batch.check_current:
             return
-        bucket, _, key = url[len("s3://") :].partition("/")
-        source.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        current = {row[0]: row[5] for row in self._run(CURRENT_LEDGER_SQL, (batch.table.name,))}
+        expected = {e.key: e.replaces for e in batch.entries}
+        stale = {key for key, before in expected.items() if current.get(key) != before}
+        if not stale:
+            return
+        log(
+            f"{batch.table.name}: another loader staged {len(stale):,} of this batch's "
+            f"object(s) meanwhile ({sorted(stale)[0]}, ...): leaving them to it"
+        )
+        index = len(batch.table.columns)  # _source_key follows the data columns
+        batch.rows = [row for row in batch.rows if row[index] not in stale]
+        batch.rejects = [r for r in batch.rejects if r.key not in stale]
+        batch.entries = [e for e in batch.entries if e.key not in stale]
+        batch.remove_keys = [k for k in batch.remove_keys if k not in stale]
+        batch.skip_keys = sorted(stale)
+
+    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
+        """DuckDB writes the parsed rows as gzip NDJSON; COPY reads them."""
+        count = len(columns) - 4
+        names = [name for name, _ in columns]
+        values = ", ".join(f"v{i} as {quote_ident(names[i])}" for i in range(count))
+        skip = ", ".join(standard_literal(k) for k in batch.skip_keys)  # DuckDB's literals
+        where = f" where source_key not in ({skip})" if skip else ""
+        # parts of about PART_BYTES each, so that every slice of the cluster reads one
+        directory = Path(self._tmp.name) / f"{batch.batch_id}-fast"
+        self.parser_connection().execute(
+            f"copy (select source_key as _source_key, source_line as _source_line, {values} "  # noqa: S608 - quoted identifiers and literals
+            f"from {FAST_TABLE}{where}) to '{directory}' "
+            f"(format json, compression gzip, file_size_bytes {PART_BYTES})"
+        )
+        parts = sorted(directory.glob("*.json.gz"), key=lambda p: int(re.sub(r"\D", "", p.name)))
+        self._copy(table, columns, parts, batch.batch_id, batch.loaded_at)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if table in (LEDGER, REJECTS):
+            self._insert_values(table, columns, rows)
+            return
+        names = [name for name, _ in columns][:-2]  # the batch's id and time come from SQL
+        path = Path(self._tmp.name) / f"part-{len(self._parts)}.json.gz"
+        encode = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+        order = [*names[-2:], *names[:-2]]  # origin first: it survives a cut raw_line
+        with gzip.open(path, "wt", encoding="utf-8", compresslevel=5) as out:
+            for row in rows:
+                record = dict(zip(names, row, strict=False))
+                out.write(encode({name: record[name] for name in order}) + "\n")
+        batch_id, loaded_at = rows[0][-2], rows[0][-1]
+        self._copy(table, columns, [path], batch_id, loaded_at)
+
+    def _insert_values(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+        names = ", ".join(quote_ident(name) for name, _ in columns)
+        row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            values = [
+                _cut_utf8(v, MAX_TEXT_BYTES) if isinstance(v, str) else v
+                for row in chunk
+                for v in row
+            ]
+            self._run(
+                f"insert into {self.qualified(table)} ({names}) values "  # noqa: S608 - quoted identifiers, bound values
+                + ", ".join([row_marks] * len(chunk)),
+                values,
+            )
+
+    def _copy(
+        self,
+        table: str,
+        columns: list[tuple[str, str]],
+        paths: list[Path],
+        batch_id: str,
+        loaded_at: dt.datetime,
+    ) -> None:
+        """Stage the parts, COPY them through one manifest into a temporary table, and move the
+        rows into the staging table with the batch's id and time."""
+        if self.stage is None:
+            raise ConfigError("Redshift needs --manifest-prefix to stage rows for COPY")
+        listed = []
+        for path in paths:
+            key = self.stage.key(table, batch_id, f"part-{len(self._parts):04d}.json.gz")
+            body = path.read_bytes()
+            path.unlink()
+            self.stage.put(key, body)
+            self._parts.append((self.stage.url(key), len(body)))
+            listed.append((self.stage.url(key), len(body)))
+        if not listed:
+            return
+        manifest_key = self.stage.key(table, batch_id, f"copy-{len(self._parts):04d}.manifest")
+        self.stage.put(manifest_key, manifest_document(listed).encode())
+        temp = quote_ident(f"new_{table}")
+        data = ", ".join(quote_ident(name) for name, _ in columns[:-2])
+        self._run(f"create temp table {temp} (like {self.qualified(table)})")
+        try:
+            self._run(self.copy_sql(temp, data, self.stage.url(manifest_key)))
+        except Exception as exc:
+            raise self._copy_error(table, exc) from None
+        stamp = quote_literal(loaded_at.isoformat(sep=" "))
+        self._run(
+            f"insert into {self.qualified(table)} ({data}, {quote_ident('_batch_id')}, "
+            f"{quote_ident('_loaded_at')})\n"
+            f"select {data}, {quote_literal(batch_id)}, cast({stamp} as timestamp) from {temp}"
+        )
+        self._run(f"drop table {temp}")
+
+    def copy_sql(self, into: str, columns: str, manifest_url: str) -> str:
+        """COPY of exactly the parts a manifest lists: typed NDJSON the loader checked, so
+        nothing may be skipped (MAXERROR 0) and nothing converted."""
+        region = self.stage.region if self.stage else "<region of --manifest-prefix>"
+        return "\n".join(
+            [
+                f"copy {into} ({columns})",
+                f"from {quote_literal(manifest_url)}",
+                f"iam_role {quote_literal(self.iam_role or '<set --iam-role>')}",
+                "format as json 'auto'",
+                "gzip",
+                "manifest",
+                f"region {quote_literal(region)}",
+                "maxerror 0",
+                "compupdate off statupdate off",
+            ]
+        )
+
+    def _copy_error(self, table: str, exc: Exception) -> LoaderError:
+        """COPY refusing rows the loader checked is a defect: say which, by their origin."""
+        error = classify(exc, f"COPY into staging.{table}")
+        with contextlib.suppress(Exception):
+            self.con.rollback()
+        details = self.load_errors()
+        if not details:
+            return error
+        shown = "\n".join(f"  {line}" for line in details)
+        return DataError(
+            f"{table}: COPY refused rows the loader had accepted; nothing of this batch was "
+            f"loaded:\n{shown}"
+        )
 
     def load_errors(self, limit: int = 20) -> list[str]:
-        """The latest COPY errors of this session, as 'file:line: column: reason'."""
+        """The session's latest COPY errors, as 'object:line: column: reason' (the origin read
+        from the staged record, which starts with it)."""
         if self.config.is_serverless:
             sql = (
-                "select trim(file_name), line_number, trim(column_name), trim(error_message) "
+                "select trim(column_name), trim(error_message), trim(raw_line) "
                 "from sys_load_error_detail where session_id = pg_backend_pid() "
-                "order by start_time desc"
+                "order by start_time desc limit %s"
             )
         else:
             sql = (
-                "select trim(filename), line_number, trim(colname), trim(err_reason) "
+                "select trim(colname), trim(err_reason), trim(raw_line) "
                 "from stl_load_errors where session = pg_backend_pid() "
-                "order by starttime desc"
+                "order by starttime desc limit %s"
             )
-        sql += " limit %s"
         try:
             rows = self._run(sql, (int(limit),))
         except Exception:
             return []
-        return [f"{f}:{line}: column {col}: {reason}" for f, line, col, reason in rows]
+        out = []
+        for column, reason, raw in rows:
+            found = _ORIGIN.match(raw or "")
+            where = f"{json.loads(found.group(1))}:{found.group(2)}" if found else "?"
+            out.append(f"{where}: column {column}: {reason}")
+        return out
+
+    # --- the rest of the interface -------------------------------------------------------
+
+    def record_modified(self, table: str, touched: list[tuple[LedgerEntry, dt.datetime]]) -> None:
+        with self.transaction():
+            for entry, modified in touched:
+                self._run(
+                    f"update {self.qualified(LEDGER)} set last_modified = %s "  # noqa: S608 - quoted identifiers, bound values
+                    "where table_name = %s and object_key = %s and batch_id = %s",
+                    (modified, table, entry.key, entry.batch_id),
+                )
+
+    def describe_batch(self, table: str, columns: list[tuple[str, str]]) -> list[str]:
+        """The statements one batch runs, for --dry-run (credentials masked)."""
+        temp = quote_ident(f"new_{table}")
+        data = ", ".join(quote_ident(name) for name, _ in columns[:-2])
+        manifest = (
+            self.stage.url(self.stage.key(table, "<batch>", "part-0000.manifest"))
+            if self.stage
+            else "s3://<set --manifest-prefix>/<batch>/part-0000.manifest"
+        )
+        statements = [
+            "begin",
+            f"lock {self.qualified(LEDGER)}",
+            f"create temp table {temp} (like {self.qualified(table)})",
+            self.copy_sql(temp, data, manifest),
+            f'insert into {self.qualified(table)} ({data}, "_batch_id", "_loaded_at") '  # noqa: S608 - shown, never run
+            f"select {data}, '<batch>', cast('<time>' as timestamp) from {temp}",
+            f"drop table {temp}",
+            f"insert into {self.qualified(LEDGER)} (...) values (...)",  # noqa: S608 - shown only
+            "commit",
+        ]
+        return [mask(s) + ";" for s in statements]
+
+
+def stage_region(client: Any, prefix: str) -> str:
+    """The region of the stage prefix's bucket (COPY's REGION), read up front."""
+    bucket = prefix[len("s3://") :].partition("/")[0]
+    if client is None or bucket.startswith("<"):
+        return "<region>"
+    try:
+        location = client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot read the region of the stage bucket {bucket}: {message(exc)}"
+        ) from None
+    return location or "us-east-1"

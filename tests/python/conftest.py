@@ -98,3 +98,41 @@ def s3_server():
         yield server
     finally:
         server.stop()
+
+
+# --- Redshift: the loader's real Redshift path against an emulated cluster ---------------------
+
+
+@pytest.fixture
+def redshift(postgres_server, s3_server, profiles_dir: Path, monkeypatch, request):
+    """The `redshift` target, answered by the emulator on a fresh database."""
+    import redshift_connector
+
+    from tests.python.redshift_emulator import Emulator
+
+    name = postgres_server.create_database("rs_" + request.node.name)
+    dsn = {
+        "host": "127.0.0.1",
+        "port": postgres_server.port,
+        "user": postgres_server.user,
+        "password": postgres_server.password,
+        "dbname": name,
+    }
+    s3 = s3_server.client()
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    if "sparkify-stage" not in buckets:
+        s3.create_bucket(
+            Bucket="sparkify-stage",
+            CreateBucketConfiguration={"LocationConstraint": "us-west-2"},
+        )
+    emulator = Emulator(dsn, s3, "us-west-2")
+    monkeypatch.setattr(redshift_connector, "connect", emulator.connect)
+    monkeypatch.setenv("DBT_ENV_SECRET_REDSHIFT_PASSWORD", "unused-by-the-emulator")
+    monkeypatch.setenv(
+        "SPARKIFY_REDSHIFT_IAM_ROLE", "arn:aws:iam::123456789012:role/sparkify-redshift-s3-read"
+    )
+    monkeypatch.setenv("SPARKIFY_MANIFEST_PREFIX", "s3://sparkify-stage/loads")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    yield emulator
+    for connection in emulator.connections:
+        connection.close()

@@ -6,8 +6,6 @@ import gzip
 import json
 from pathlib import Path
 
-import pytest
-
 from loader.compact import main as compact_main
 from tests.python.loader.helpers import duck, stage
 
@@ -80,30 +78,3 @@ def test_nothing_to_compact_is_a_configuration_error(tmp_path: Path, capsys) -> 
         == 2
     )
     assert "nothing to compact" in capsys.readouterr().err
-
-
-def test_redshift_copies_gzip_parts_with_the_gzip_option() -> None:
-    import datetime as dt
-
-    from loader.destinations.base import Batch
-    from loader.pipeline import RunOptions, make_plan
-    from loader.sources import SourceObject
-    from loader.tables import songs_table
-    from tests.python.loader.test_redshift_copy import _destination, _source
-
-    parts = [SourceObject(f"song_data/part-{i:05d}.json.gz", 1000, "x") for i in range(4)]
-    plan = make_plan(songs_table(), parts, {}, full_refresh=False)
-    batch = Batch(plan.table, "b", dt.datetime(2026, 1, 1), "s3://b")
-    copy = next(
-        s
-        for s in _destination().statements(_source(), plan, RunOptions(), batch)
-        if s.startswith("copy")
-    )
-    assert "\ngzip\n" in copy
-    mixed = make_plan(
-        songs_table(), [*parts, SourceObject("song_data/x.json", 1, "y")], {}, full_refresh=False
-    )
-    from loader.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="mix gzip"):
-        _destination().statements(_source(), mixed, RunOptions(), batch)
