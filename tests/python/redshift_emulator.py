@@ -45,6 +45,7 @@ class Emulator:
         self.faults: list[tuple[str, str]] = []  # (sqlstate, message) for the next COPYs
         self.before: dict[str, Callable[[], None]] = {}  # statement prefix -> hook
         self.copies: list[str] = []
+        self.statements: list[str] = []  # every statement the loader sent, as sent
         self.connections: list[Connection] = []
         admin = psycopg2.connect(**dsn)
         admin.autocommit = True
@@ -91,6 +92,7 @@ class Cursor:
         self.description: Any = None
 
     def execute(self, sql: str, params: Any = None) -> None:
+        self.connection.emulator.statements.append(sql)
         for prefix, hook in list(self.connection.emulator.before.items()):
             if sql.startswith(prefix):
                 hook()

@@ -57,6 +57,14 @@ def test_redshift_stages_the_rows_postgres_stages_with_their_origin(
     assert redshift.copies and all("\nmanifest\n" in sql for sql in redshift.copies)
     assert all("maxerror 0" in sql and "timeformat" not in sql for sql in redshift.copies)
     assert staged_objects(redshift) == []
+    # every statement the loader sent is Redshift SQL, with nothing Redshift treats differently
+    sqlglot = pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
+    assert {s.split()[0].lower() for s in redshift.statements} >= {"copy", "lock", "insert"}
+    for statement in redshift.statements:
+        sqlglot.parse(statement, read="redshift")
+        assert redshift_problems(statement, "loader") == [], statement
     # the rerun stages nothing
     before = rows(emulated(redshift), "staging_events")
     assert stage("--target", "redshift", "--source", str(source)) == 0
