@@ -274,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.max_errors < 0:
         raise ConfigError("--max-errors must be 0 or more")
+    if args.retries < 0:
+        raise ConfigError("--retries must be 0 or more")
     if args.batch_mb < 1:
         raise ConfigError("--batch-mb must be at least 1")
     if not 1 <= args.s3_workers <= 256:
@@ -313,11 +315,16 @@ def _main(args: argparse.Namespace) -> int:
         replace_changed=args.replace_changed,
         withdraw_missing=args.withdraw_missing,
         batch_bytes=args.batch_mb * 1024 * 1024,
-        retries=max(args.retries, 0),
+        retries=args.retries,
         progress=not args.no_progress,
     )
+    where = (
+        f" {Path(config.path).resolve()}"
+        if isinstance(config, DuckDBConfig) and config.path != ":memory:"
+        else ""
+    )
     log(
-        f"staging {source.uri} into target {target_name!r} ({config.type})"
+        f"staging {source.uri} into target {target_name!r} ({config.type}{where})"
         + (" [dry run]" if args.dry_run else "")
     )
     with open_destination(config, args) as dest:
@@ -328,7 +335,9 @@ def _main(args: argparse.Namespace) -> int:
         print(f"warning: ... and {len(warnings) - 10} more like these", file=sys.stderr)
     if not args.dry_run:
         print(summary_table(stats))
-        if not any(s.new_files or s.withdrawn_files for s in stats):
+        if not any(s.listed_files for s in stats):
+            print("nothing to load: the source holds no data objects (see warnings above)")
+        elif not any(s.new_files or s.withdrawn_files for s in stats):
             print("nothing new to load: every object is already in the ledger")
     changed = sum(s.changed_files for s in stats)
     if changed and not args.replace_changed and not args.full_refresh:

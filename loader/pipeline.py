@@ -72,6 +72,7 @@ class Plan:
 @dataclass
 class TableStats:
     table: str
+    listed_files: int = 0
     new_files: int = 0
     skipped_files: int = 0
     changed_files: int = 0
@@ -405,6 +406,20 @@ def run(
         stats = TableStats(table.name)
         log(f"listing {source.uri}/{table.prefix}")
         listed = source.list(table.prefix)
+        stats.listed_files = len(listed)
+        ignored = getattr(source, "ignored", [])
+        if ignored:
+            shown = "; ".join(f"{source.url(key)}: {why}" for key, why in ignored[:3])
+            more = f"; and {len(ignored) - 3:,} more" if len(ignored) > 3 else ""
+            warnings.append(
+                f"{len(ignored):,} object(s) under {source.uri}/{table.prefix} not staged "
+                f"({shown}{more})"
+            )
+        if not listed:
+            warnings.append(
+                f"nothing to stage under {source.uri}/{table.prefix}: no .json or .json.gz "
+                "object there (check --source and the prefix)"
+            )
         ledger = {} if opts.full_refresh else dest.ledger(table.name)
         plan = make_plan(table, listed, ledger, opts.full_refresh, source)
         stats.skipped_files = len(plan.skipped)

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from loader.errors import DataError
 from loader.tables import BIGINT, DOUBLE, INTEGER, TEXT, Column, Table
@@ -77,6 +78,18 @@ def _describe(value: object) -> str:
     return repr(value)
 
 
+def _exact_integer(text: str) -> int | None:
+    """The integer a JSON number with a fraction or exponent is *exactly* (from its decimal
+    text, never through a double, which rounds 9007199254740993.0), or None when it is not one
+    (or is too large for any integer column)."""
+    number = Decimal(text)
+    if not number.is_finite() or number.adjusted() > 30:
+        return None if not number.is_finite() else 10**31  # out of every range
+    if number != number.to_integral_value():
+        return None
+    return int(number)
+
+
 def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
@@ -104,8 +117,8 @@ def convert(column: Column, value: object) -> object:
     if kind in INT_RANGE:
         if isinstance(value, RawInt):
             number = int(value)
-        elif isinstance(value, RawFloat) and math.isfinite(f := float(value)) and f.is_integer():
-            number = int(f)
+        elif isinstance(value, RawFloat) and (exact := _exact_integer(value)) is not None:
+            number = exact  # 1.0 and 1e3 are integers; 1.0000000000000001 is not
         else:
             raise BadValue(f"{column.name}: expected an integer, got {_describe(value)}")
         limit = INT_RANGE[kind]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import urlparse
 
 from loader.errors import ConfigError, DataError, TransientError
@@ -61,6 +62,9 @@ class SourceObject:
 
 class Source:
     uri: str
+    # what the latest list() found under its prefix and did not take, with why: names that are
+    # not data (``README.txt``, ``x.jsonl``), broken links, pipes; reported, never silent
+    ignored: list[tuple[str, str]]
 
     def list(self, prefix: str) -> list[SourceObject]:
         raise NotImplementedError
@@ -116,24 +120,49 @@ class LocalSource(Source):
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.uri = str(self.root)
+        self.ignored = []
         if not self.root.is_dir():
             raise ConfigError(f"source directory {root} does not exist")
 
     def list(self, prefix: str) -> list[SourceObject]:
+        """The data files under ``prefix``, symbolic links followed (each directory once);
+        an unreadable directory refuses the run rather than hiding what it holds."""
+        self.ignored = []
         base = self.root / prefix
         if not base.is_dir():
             return []
-        found = []
-        for dirpath, dirnames, filenames in os.walk(base):
+        found: list[SourceObject] = []
+        seen: set[tuple[int, int]] = set()
+
+        def refuse(error: OSError) -> None:
+            raise ConfigError(
+                f"cannot read directory {error.filename}: {error.strerror}; its files would be "
+                "left out"
+            )
+
+        for dirpath, dirnames, filenames in os.walk(base, onerror=refuse, followlinks=True):
+            here = os.stat(dirpath)
+            if (here.st_dev, here.st_ino) in seen:  # a link back up the tree
+                dirnames[:] = []
+                continue
+            seen.add((here.st_dev, here.st_ino))
             dirnames.sort()
             for name in sorted(filenames):
-                if not is_data_key(name):
-                    continue
                 path = Path(dirpath) / name
                 key = path.relative_to(self.root).as_posix()
+                if not is_data_key(name):
+                    self.ignored.append((key, "its name does not end in .json or .json.gz"))
+                    continue
+                try:
+                    stat = path.stat()  # through a symbolic link
+                except FileNotFoundError:
+                    self.ignored.append((key, f"a broken symbolic link to {os.readlink(path)}"))
+                    continue
+                if not S_ISREG(stat.st_mode):
+                    self.ignored.append((key, "not a regular file (a pipe, socket or device)"))
+                    continue
                 # The MD5 ETag is computed when the file is read (fetch, fingerprint), so a
                 # first load reads each file once.
-                stat = path.stat()
                 found.append(SourceObject(key, stat.st_size, "", utc(stat.st_mtime_ns)))
         return found
 
@@ -153,6 +182,8 @@ class LocalSource(Source):
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             raise ConfigError(f"{self.root / key} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.root / key}: {exc.strerror}") from None
 
     def url(self, key: str) -> str:
         return str(self.root / key)
@@ -180,6 +211,7 @@ class S3Source(Source):
             raise ConfigError(f"--source {uri!r}: expected s3://bucket[/prefix] or a directory")
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
+        self.ignored = []
         self.uri = uri.rstrip("/")
         self.max_workers = max_workers
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -209,6 +241,7 @@ class S3Source(Source):
         from botocore.exceptions import BotoCoreError, ClientError
 
         found = []
+        self.ignored = []
         full_prefix = self._key(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
@@ -217,7 +250,15 @@ class S3Source(Source):
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    if is_data_key(item["Key"]):
+                    if not is_data_key(item["Key"]):
+                        if not item["Key"].endswith("/"):  # a console "folder" is no object
+                            self.ignored.append(
+                                (
+                                    item["Key"][strip:],
+                                    "its name does not end in .json or .json.gz",
+                                )
+                            )
+                    else:
                         found.append(
                             SourceObject(
                                 item["Key"][strip:],

@@ -9,6 +9,7 @@ staging.load_rejects and the rest loads), REFUSED (exit 2, a configuration error
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,3 +283,93 @@ def test_jsonpaths_naming_a_missing_field_refuses_the_batch(
     assert "$['favouriteColour'] (favourite_colour) found in no record" in err
     with duck() as con:
         assert con.execute("select count(*) from staging.staging_events").fetchone()[0] == 0
+
+
+# --- values kept exactly, or refused ----------------------------------------------------------
+
+
+def test_an_integer_written_with_a_fraction_is_kept_exactly(
+    source: Path, profiles_dir: Path
+) -> None:
+    """9007199254740993.0 is an integer; through a double it would become ...992."""
+    data = line(GOOD).replace(b'"ts": 1541105830796', b'"ts": 9007199254740993.0')
+    assert b"9007199254740993.0" in data
+    (source / BAD_KEY).write_bytes(data)
+    assert stage("--source", str(source), "--tables", "events") == 0
+    with duck() as con:
+        assert con.execute(
+            "select ts from staging.staging_events where _source_key = ?", [BAD_KEY]
+        ).fetchone() == (9007199254740993,)
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["fast path", "exact parser"])
+def test_a_number_that_is_not_exactly_an_integer_is_rejected(
+    source: Path, profiles_dir: Path, capsys, crlf: bool
+) -> None:
+    data = line(GOOD).replace(b'"itemInSession": 0', b'"itemInSession": 1.0000000000000001')
+    assert b"1.0000000000000001" in data
+    (source / BAD_KEY).write_bytes(data + (b"\r\n" if crlf else b"\n"))
+    assert stage("--source", str(source), "--tables", "events") == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{BAD_KEY}:1: item_in_session: expected an integer, got the number 1.0000000000000001"
+        in err
+    )
+
+
+# --- nothing skipped in silence ---------------------------------------------------------------
+
+
+def test_objects_that_are_not_data_are_named_not_skipped_in_silence(
+    source: Path, profiles_dir: Path, capsys
+) -> None:
+    day_dir = (source / BAD_KEY).parent
+    (day_dir / "2018-11-30-events.jsonl").write_bytes(line(GOOD))
+    (day_dir / "gone.json").symlink_to(day_dir / "nowhere.json")
+    os.mkfifo(day_dir / "pipe.json")  # reading it would hang
+    capsys.readouterr()
+    assert stage("--source", str(source), "--tables", "events") == 0
+    err = capsys.readouterr().err
+    assert "3 object(s) under" in err and "not staged" in err
+    assert "2018-11-30-events.jsonl: its name does not end in .json or .json.gz" in err
+    assert "gone.json: a broken symbolic link" in err
+    assert "pipe.json: not a regular file" in err
+
+
+def test_files_reached_through_a_symbolic_link_are_staged(
+    source: Path, small_generated: Path, profiles_dir: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "2018-11-30-events.json").write_bytes(line(GOOD) + b"\n" + line(GOOD))
+    (source / "log_data" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(source / "log_data", target_is_directory=True)  # a cycle
+    assert stage("--source", str(source), "--tables", "events") == 0
+    with duck() as con:
+        assert con.execute(
+            "select count(*) from staging.staging_events where _source_key = ?",
+            ["log_data/linked/2018-11-30-events.json"],
+        ).fetchone() == (2,)
+
+
+def test_a_source_with_nothing_to_stage_says_so(tmp_path: Path, profiles_dir: Path, capsys) -> None:
+    empty = tmp_path / "empty"
+    (empty / "song_data").mkdir(parents=True)
+    assert stage("--source", str(empty), "--tables", "songs") == 0
+    captured = capsys.readouterr()
+    assert f"nothing to stage under {empty}/song_data/" in captured.err
+    assert "nothing to load: the source holds no data objects" in captured.out
+    assert "already in the ledger" not in captured.out
+
+
+def test_negative_retries_are_refused(source: Path, profiles_dir: Path, capsys) -> None:
+    assert stage("--source", str(source), "--retries", "-5") == 2
+    assert "--retries must be 0 or more" in capsys.readouterr().err
+
+
+def test_the_loader_says_which_warehouse_file_it_writes(
+    source: Path, profiles_dir: Path, capsys
+) -> None:
+    capsys.readouterr()
+    assert stage("--source", str(source), "--tables", "events") == 0
+    assert str(Path(os.environ["SPARKIFY_DUCKDB_PATH"]).resolve()) in capsys.readouterr().err
