@@ -265,6 +265,9 @@ class FastParser:
                 bad.append(
                     f"(case when {r} is null then false "
                     f"when strlen({v}) > {column.max_bytes} then true "
+                    # a \\uD800-\\uDFFF escape: a lone surrogate is refused by Python
+                    f"when {t} = '\"' and contains({r}, '\\u') "
+                    f"and regexp_matches({r}, '\\\\u[dD][89a-fA-F]') then true "
                     f"when {t} = '\"' then contains({v}, chr(0)) "
                     f"when {r} in ('true', 'false') then false "
                     f"when {t} in ('{{', '[') then true "

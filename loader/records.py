@@ -78,6 +78,9 @@ def _describe(value: object) -> str:
     return repr(value)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _exact_integer(text: str) -> int | None:
     """The integer a JSON number with a fraction or exponent is *exactly* (from its decimal
     text, never through a double, which rounds 9007199254740993.0), or None when it is not one
@@ -103,6 +106,11 @@ def convert(column: Column, value: object) -> object:
         if isinstance(value, str):  # includes RawInt/RawFloat: the number's exact text
             if "\x00" in value:
                 raise BadValue(f"{column.name}: text contains a NUL character")
+            if (surrogate := _SURROGATE.search(value)) is not None:
+                raise BadValue(
+                    f"{column.name}: text contains the lone surrogate "
+                    f"\\u{ord(surrogate.group()):04x}, which is no character (not UTF-8)"
+                )
             limit = column.max_bytes or 0
             size = len(value) if len(value) * 4 <= limit else _utf8_size(value)
             if size > limit:
@@ -239,6 +247,12 @@ def _values(text: str, first_line: int = 1) -> Iterator[tuple[int, int, int, obj
         counted = pos
         try:
             value, end = _DECODER.raw_decode(text, pos)
+        except RecursionError:
+            newline = text.find("\n", pos)
+            stop = size if newline < 0 else newline
+            yield line, pos, stop, None, "JSON nested too deeply to be a record"
+            pos = stop
+            continue
         except (json.JSONDecodeError, ValueError) as exc:
             newline = text.find("\n", pos)
             stop = size if newline < 0 else newline

@@ -46,8 +46,9 @@ class DuckDBDestination(ClientSideDestination):
         else:
             try:
                 self.con = duckdb.connect(path, read_only=read_only)
-            except duckdb.IOException as exc:
-                raise ConfigError(f"cannot open DuckDB file {path}: {exc}") from None
+            except duckdb.Error as exc:  # locked, unreadable, not a DuckDB file, corrupt
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"cannot open DuckDB file {path}: {first}") from None
         self.tmpdir = tempfile.TemporaryDirectory(prefix="sparkify-load-")
 
     def close(self) -> None:

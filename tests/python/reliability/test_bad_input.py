@@ -373,3 +373,53 @@ def test_the_loader_says_which_warehouse_file_it_writes(
     capsys.readouterr()
     assert stage("--source", str(source), "--tables", "events") == 0
     assert str(Path(os.environ["SPARKIFY_DUCKDB_PATH"]).resolve()) in capsys.readouterr().err
+
+
+# --- one line, not a traceback ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["fast path", "exact parser"])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (
+            line(GOOD).replace(b'"Muse"', b'"M\\ud800"'),
+            ":1: artist: text contains the lone surrogate \\ud800",
+        ),
+        (
+            line(GOOD)[:-1] + b', "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+            ":1: JSON nested too deeply to be a record",
+        ),
+    ],
+    ids=["lone surrogate", "nested 10,000 deep"],
+)
+def test_unrepresentable_records_are_rejected_in_one_line(
+    source: Path, profiles_dir: Path, capsys, bad: bytes, reason: str, crlf: bool
+) -> None:
+    (source / BAD_KEY).write_bytes(bad + (b"\r\n" if crlf else b"\n"))
+    capsys.readouterr()
+    assert stage("--source", str(source), "--tables", "events") == 1
+    err = capsys.readouterr().err
+    assert f"{BAD_KEY}{reason}" in err and "Traceback" not in err
+    assert stage("--source", str(source), "--tables", "events", "--max-errors", "1") == 0
+
+
+def test_a_surrogate_pair_is_one_character_and_stages(source: Path, profiles_dir: Path) -> None:
+    (source / BAD_KEY).write_bytes(line(GOOD).replace(b'"Muse"', b'"M\\ud83d\\ude00"'))
+    assert stage("--source", str(source), "--tables", "events") == 0
+    with duck() as con:
+        assert con.execute(
+            "select artist from staging.staging_events where _source_key = ?", [BAD_KEY]
+        ).fetchone() == ("M\U0001f600",)
+
+
+def test_a_corrupt_warehouse_file_is_one_line(source: Path, profiles_dir: Path, capsys) -> None:
+    assert stage("--source", str(source), "--tables", "events") == 0
+    warehouse = Path(os.environ["SPARKIFY_DUCKDB_PATH"])
+    data = bytearray(warehouse.read_bytes())
+    data[12_288::7] = b"\xab" * len(data[12_288::7])  # blocks after the headers: checksums fail
+    warehouse.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert stage("--source", str(source), "--tables", "events") == 2
+    err = capsys.readouterr().err
+    assert "cannot open DuckDB file" in err and "Traceback" not in err
