@@ -29,7 +29,7 @@ import duckdb
 
 from loader.records import Reject, parse_object
 from loader.sources import SourceObject
-from loader.tables import BIGINT, DOUBLE, INTEGER, TEXT, Table
+from loader.tables import BIGINT, DOUBLE, EPOCH_MS_RANGE, INTEGER, TEXT, Table
 
 # DuckDB sizes its read buffers from the largest object it must accept: a larger limit means
 # fewer, bigger buffers and half the parallelism. A record beyond it fails the batch's fast read
@@ -292,6 +292,16 @@ class FastParser:
                 bad.append(f"({r} is not null and ({v} is null or not isfinite({v}) or {r} = '0'))")
             else:
                 raise AssertionError(column.type)
+            if column.is_epoch_ms:  # Python says which, and why
+                low, high = EPOCH_MS_RANGE
+                bad.append(
+                    f"({v} is not null and ({v} not between {low} and {high} or {v} <> floor({v})))"
+                )
+            if column.is_integer_text:
+                digits = "'-?[0-9]{1,9}'"
+                bad.append(
+                    f"({v} is not null and {v} <> '' and not regexp_full_match({v}, {digits}))"
+                )
             values.append(v)
         return inner, bad, values
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from loader.errors import DataError
-from loader.tables import BIGINT, DOUBLE, INTEGER, TEXT, Column, Table
+from loader.tables import BIGINT, DOUBLE, EPOCH_MS_RANGE, INTEGER, TEXT, Column, Table
 
 INT_RANGE = {INTEGER: 2**31, BIGINT: 2**63}
 MAX_RAW = 65_535  # characters of a rejected record kept in the rejects table
@@ -98,7 +98,35 @@ def _utf8_size(text: str) -> int:
 
 
 def convert(column: Column, value: object) -> object:
-    """Convert a decoded JSON value to the column's type, or raise BadValue saying why."""
+    """Convert a decoded JSON value to the column's type, or raise BadValue saying why; a
+    value the staging views could not convert further is refused here (see tables.py)."""
+    converted = _convert(column, value)
+    if converted is None:
+        return None
+    if column.is_epoch_ms:
+        low, high = EPOCH_MS_RANGE
+        if isinstance(converted, float) and not converted.is_integer():
+            raise BadValue(f"{column.name}: {value} is not a whole number of milliseconds")
+        if not low <= converted <= high:
+            raise BadValue(
+                f"{column.name}: {value} milliseconds is outside the years 1 to 9999 that "
+                "every engine's timestamps hold"
+            )
+    elif (
+        column.is_integer_text
+        and converted != ""
+        and (not _INTEGER_TEXT.fullmatch(converted) or not -(2**31) <= int(converted) < 2**31)
+    ):
+        raise BadValue(
+            f"{column.name}: expected an integer (as text) or empty, got {_describe(converted)}"
+        )
+    return converted
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,12}")
+
+
+def _convert(column: Column, value: object) -> object:
     if value is None:
         return None
     kind = column.type

@@ -34,11 +34,29 @@ TEXT_BYTES_BY_COLUMN = {
 }
 
 
+# What the staging views make of some columns, checked when loading so that a load that
+# succeeds never breaks a build (a conversion error deep in a view names no file or line):
+# - epoch milliseconds become timestamps: a whole number within the years 1 to 9999, which
+#   every engine holds (DuckDB, PostgreSQL and Redshift all fail beyond their ranges);
+# - integer text (``"userId": "39"``) becomes an integer: empty, or digits within int32.
+EPOCH_MS_COLUMNS = frozenset({"ts", "registration"})
+INTEGER_TEXT_COLUMNS = frozenset({"user_id"})
+EPOCH_MS_RANGE = (-62_135_596_800_000, 253_402_300_799_999)  # 0001-01-01 .. 9999-12-31 UTC
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     type: str
     path: tuple[str, ...]  # keys leading to the value in a record
+
+    @property
+    def is_epoch_ms(self) -> bool:
+        return self.name in EPOCH_MS_COLUMNS and self.type != TEXT
+
+    @property
+    def is_integer_text(self) -> bool:
+        return self.name in INTEGER_TEXT_COLUMNS and self.type == TEXT
 
     @property
     def max_bytes(self) -> int | None:

@@ -125,6 +125,38 @@ CASES = [
         "differs only in letter case",
     ),
     Case("all-null record", line({k: None for k in GOOD}), "REJECTED", "record has no values"),
+    # values the staging views convert further are checked when loading: a load that succeeds
+    # never breaks the build (test_every_staged_case_builds)
+    Case(
+        "user id that is not an integer",
+        line(event(userId="7a")),
+        "REJECTED",
+        ':1: user_id: expected an integer (as text) or empty, got the string "7a"',
+    ),
+    Case(
+        "event time beyond the year 9999",
+        line(event(ts=10**17)),
+        "REJECTED",
+        ":1: ts: 100000000000000000 milliseconds is outside the years 1 to 9999",
+    ),
+    Case(
+        "registration of 1e300",
+        line(event(registration=1e300)),
+        "REJECTED",
+        ":1: registration: 1e+300 milliseconds is outside the years 1 to 9999",
+    ),
+    Case(
+        "registration with a fraction of a millisecond",
+        line(event(registration=1500000000000.5)),
+        "REJECTED",
+        ":1: registration: 1500000000000.5 is not a whole number of milliseconds",
+    ),
+    Case(
+        "empty user id (a logged-out event)",
+        line(event(userId="", auth="Logged Out", page="Home", song=None, artist=None)),
+        "STAGED",
+        rows=1,
+    ),
     Case("10 MB line", line(event(notes="x" * 10_000_000)), "STAGED", rows=1),
     # text as wide as its column in the models, in UTF-8 bytes (loader/tables.py): staged on
     # every engine; a byte more is refused, never cut (Redshift counts bytes)
@@ -292,13 +324,13 @@ def test_an_integer_written_with_a_fraction_is_kept_exactly(
     source: Path, profiles_dir: Path
 ) -> None:
     """9007199254740993.0 is an integer; through a double it would become ...992."""
-    data = line(GOOD).replace(b'"ts": 1541105830796', b'"ts": 9007199254740993.0')
+    data = line(GOOD).replace(b'"sessionId": 7', b'"sessionId": 9007199254740993.0')
     assert b"9007199254740993.0" in data
     (source / BAD_KEY).write_bytes(data)
     assert stage("--source", str(source), "--tables", "events") == 0
     with duck() as con:
         assert con.execute(
-            "select ts from staging.staging_events where _source_key = ?", [BAD_KEY]
+            "select session_id from staging.staging_events where _source_key = ?", [BAD_KEY]
         ).fetchone() == (9007199254740993,)
 
 
@@ -423,3 +455,17 @@ def test_a_corrupt_warehouse_file_is_one_line(source: Path, profiles_dir: Path, 
     assert stage("--source", str(source), "--tables", "events") == 2
     err = capsys.readouterr().err
     assert "cannot open DuckDB file" in err and "Traceback" not in err
+
+
+def test_every_staged_case_builds(source: Path, profiles_dir: Path, tmp_path: Path) -> None:
+    """A load that exits 0 never breaks the next build: every input the loader stages, all at
+    once, goes through dbt build (every view, model and test) without an error."""
+    from tests.python.dbt.helpers import dbt
+
+    staged = [c for c in CASES if c.outcome == "STAGED" and c.rows]
+    for number, case in enumerate(staged):
+        path = source / "log_data" / "cases" / f"{number:02d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(case.data)
+    assert stage("--source", str(source)) == 0
+    dbt("build", "--exclude-resource-type", "unit_test", target_dir=tmp_path)
