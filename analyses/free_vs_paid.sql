@@ -21,7 +21,7 @@ select
     coalesce(plays.level, users.level) as level,
     coalesce(plays.plays, 0) as plays,
     round(
-        100 * cast(coalesce(plays.plays, 0) as {{ dbt.type_numeric() }})
+        100 * cast(coalesce(plays.plays, 0) as numeric(28, 6))
         / sum(coalesce(plays.plays, 0)) over (),
         1
     )

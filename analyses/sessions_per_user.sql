@@ -12,8 +12,8 @@ per_user as (
 
 select
     count(*) as users,
-    round(avg(cast(sessions as {{ dbt.type_numeric() }})), 1) as avg_sessions_per_user,
+    round(avg(cast(sessions as numeric(28, 6))), 1) as avg_sessions_per_user,
     min(sessions) as min_sessions,
     max(sessions) as max_sessions,
-    round(cast(sum(plays) as {{ dbt.type_numeric() }}) / sum(sessions), 1) as avg_plays_per_session
+    round(cast(sum(plays) as numeric(28, 6)) / sum(sessions), 1) as avg_plays_per_session
 from per_user

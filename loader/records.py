@@ -38,7 +38,22 @@ def _constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_int=RawInt, parse_float=RawFloat, parse_constant=_constant)
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object; a key written twice in one object is ambiguous (which value is meant?),
+    so the record is rejected on every path rather than one of them kept in silence."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r} in one object")
+            seen.add(key)
+    return value
+
+
+_DECODER = json.JSONDecoder(
+    parse_int=RawInt, parse_float=RawFloat, parse_constant=_constant, object_pairs_hook=_object
+)
 
 
 @dataclass(frozen=True)
