@@ -31,6 +31,7 @@ from loader.profiles import (
     load_target,
 )
 from loader.progress import log
+from loader.scratch import run_directory
 from loader.sources import Source, open_source
 from loader.tables import Table, events_table, songs_table
 
@@ -327,7 +328,7 @@ def _main(args: argparse.Namespace) -> int:
         f"staging {source.uri} into target {target_name!r} ({config.type}{where})"
         + (" [dry run]" if args.dry_run else "")
     )
-    with open_destination(config, args) as dest:
+    with run_directory(), open_destination(config, args) as dest:
         stats, warnings = run(dest, source, tables, opts, sys.stdout, schema)
     for warning in warnings[:10]:
         print(f"warning: {warning}", file=sys.stderr)

@@ -8,7 +8,6 @@ client, adaptive retries for throttling and resets, and unsigned requests for pu
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import os
 import zlib
@@ -40,16 +39,39 @@ def is_data_key(key: str) -> bool:
     return key.endswith(SUFFIXES)
 
 
+MAX_INFLATED_BYTES = 512 * 1024 * 1024  # the most a gzip object may inflate to (a batch's worth)
+
+
 def decode_object(key: str, data: bytes) -> bytes:
-    """The object's JSON bytes: gzip objects are decompressed, others returned as they are."""
+    """The object's JSON bytes: gzip objects are decompressed (every member, and no more than
+    MAX_INFLATED_BYTES: a small object inflating to gigabytes is refused, not held in memory),
+    others returned as they are."""
     if not key.endswith(".gz"):
         return data
+    limit = MAX_INFLATED_BYTES
+    out = bytearray()
+    pending = data
     try:
-        return gzip.decompress(data)
+        while pending:
+            inflater = zlib.decompressobj(wbits=31)  # one gzip member
+            while True:
+                out += inflater.decompress(pending, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise DataError(
+                        f"{key}: inflates to more than {limit:,} bytes; split it into "
+                        "smaller objects. Nothing of this batch was loaded"
+                    )
+                pending = inflater.unconsumed_tail
+                if inflater.eof or not pending:
+                    break
+            if not inflater.eof:
+                raise zlib.error("the object ends inside a gzip member")
+            pending = inflater.unused_data
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{key}: not a valid gzip object ({exc}); nothing of this batch was loaded"
         ) from None
+    return bytes(out)
 
 
 @dataclass(frozen=True)

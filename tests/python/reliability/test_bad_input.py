@@ -469,3 +469,83 @@ def test_every_staged_case_builds(source: Path, profiles_dir: Path, tmp_path: Pa
         path.write_bytes(case.data)
     assert stage("--source", str(source)) == 0
     dbt("build", "--exclude-resource-type", "unit_test", target_dir=tmp_path)
+
+
+# --- plausibility: staged as it came, and said ------------------------------------------------
+
+
+def test_implausible_times_build_with_a_warning_that_counts_them(
+    source: Path, profiles_dir: Path, tmp_path: Path
+) -> None:
+    from tests.python.dbt.helpers import dbt
+
+    seconds = event(ts=1541105830, itemInSession=1)  # seconds read as milliseconds: 1970
+    future = event(ts=4102444800000 + 1, itemInSession=2)  # the year 2100
+    (source / BAD_KEY).write_bytes(b"\n".join(line(r) for r in (GOOD, seconds, future)))
+    assert stage("--source", str(source), "--tables", "events") == 0
+    result = dbt("build", "--exclude-resource-type", "unit_test", target_dir=tmp_path)
+    warned = [row for row in result.stdout.splitlines() if "WARN 2 plausible_time" in row]
+    assert any("int_events_event_at" in row for row in warned), result.stdout[-3000:]
+
+
+# --- leftovers --------------------------------------------------------------------------------
+
+
+def test_a_gzip_object_inflating_beyond_the_limit_is_refused(
+    source: Path, profiles_dir: Path, capsys, monkeypatch
+) -> None:
+    import gzip
+
+    from loader import sources
+
+    monkeypatch.setattr(sources, "MAX_INFLATED_BYTES", 1 << 20)
+    records = b"\n".join(line(event(itemInSession=n)) for n in range(4000))  # about 2 MiB
+    assert len(records) > 1 << 20
+    bomb = (source / BAD_KEY).with_suffix(".json.gz")
+    bomb.write_bytes(gzip.compress(records))
+    capsys.readouterr()
+    assert stage("--source", str(source), "--tables", "events") == 1
+    err = capsys.readouterr().err
+    assert "inflates to more than 1,048,576 bytes" in err and bomb.name in err
+
+
+def test_rejects_of_a_file_go_when_its_fixed_version_replaces_it(
+    source: Path, profiles_dir: Path
+) -> None:
+    bad = source / BAD_KEY
+    bad.write_bytes(line(GOOD) + b"\n" + line(event(ts="soon")))
+    args = ("--source", str(source), "--tables", "events")
+    assert stage(*args, "--max-errors", "1") == 0
+    with duck() as con:
+        count = "select count(*) from staging.load_rejects where object_key = ?"
+        assert con.execute(count, [BAD_KEY]).fetchone() == (1,)
+    bad.write_bytes(line(GOOD) + b"\n" + line(event(itemInSession=1)))
+    assert stage(*args, "--replace-changed") == 0
+    with duck() as con:
+        assert con.execute(count, [BAD_KEY]).fetchone() == (0,)
+        assert con.execute(
+            "select count(*) from staging.staging_events where _source_key = ?", [BAD_KEY]
+        ).fetchone() == (2,)
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(
+    source: Path, profiles_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import subprocess
+    import tempfile
+
+    from loader.scratch import PREFIX
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    dead = subprocess.Popen(["true"])  # a process id that no longer runs
+    dead.wait()
+    left = scratch / f"{PREFIX}{dead.pid}-abc"
+    left.mkdir()
+    (left / "batch.ndjson").write_bytes(b"x" * 1000)
+    mine = scratch / f"{PREFIX}{os.getpid()}-live"  # a running process's: kept
+    mine.mkdir()
+    assert stage("--source", str(source), "--tables", "events") == 0
+    assert not left.exists() and mine.exists()
+    assert sorted(p.name for p in scratch.iterdir()) == [mine.name]  # this run's is gone too
