@@ -27,6 +27,14 @@ ROLE = "arn:aws:iam::123456789012:role/sparkify-redshift-s3-read"  # the fixture
 COMPARED = "select * from staging.{table} order by _source_key, _source_line"
 
 
+@pytest.fixture
+def one_day(small_generated: Path, tmp_path: Path) -> Path:
+    """A source holding one day of events (and no songs)."""
+    source = tmp_path / "source"
+    copy_days(small_generated, source, days=[1], songs=False)
+    return source
+
+
 def rows(connect, table: str) -> list[tuple]:
     """A staging table's rows without the columns a load stamps (batch id and time)."""
     with connect() as con, con.cursor() as cur:
@@ -72,15 +80,13 @@ def test_redshift_stages_the_rows_postgres_stages_with_their_origin(
 
 
 def test_replaced_file_moves_its_old_rows_aside_as_on_postgres(
-    redshift: Emulator, small_generated: Path, tmp_path: Path
+    redshift: Emulator, one_day: Path, tmp_path: Path
 ) -> None:
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
-    assert stage("--target", "redshift", "--source", str(source), "--tables", "events") == 0
-    day = sorted((source / "log_data").rglob("*.json"))[0]
+    assert stage("--target", "redshift", "--source", str(one_day), "--tables", "events") == 0
+    day = sorted((one_day / "log_data").rglob("*.json"))[0]
     lines = day.read_bytes().splitlines()
     day.write_bytes(b"\n".join(lines[:-3]) + b"\n")
-    args = ("--target", "redshift", "--source", str(source), "--tables", "events")
+    args = ("--target", "redshift", "--source", str(one_day), "--tables", "events")
     assert stage(*args) == 1  # changed: reported, not loaded
     assert stage(*args, "--replace-changed") == 0
     with emulated(redshift)() as con, con.cursor() as cur:
@@ -93,18 +99,16 @@ def test_replaced_file_moves_its_old_rows_aside_as_on_postgres(
 
 
 def test_max_errors_n_keeps_n_bad_records_aside_with_file_and_line(
-    redshift: Emulator, small_generated: Path, tmp_path: Path, capsys
+    redshift: Emulator, one_day: Path, tmp_path: Path, capsys
 ) -> None:
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
-    day = sorted((source / "log_data").rglob("*.json"))[0]
+    day = sorted((one_day / "log_data").rglob("*.json"))[0]
     lines = day.read_bytes().splitlines()
     bad_ts = json.loads(lines[1]) | {"ts": "x"}
     too_long = json.loads(lines[4]) | {"artist": "x" * 2000}
     lines[1], lines[4] = json.dumps(bad_ts).encode(), json.dumps(too_long).encode()
     day.write_bytes(b"\n".join(lines) + b"\n")
-    key = day.relative_to(source).as_posix()
-    args = ("--target", "redshift", "--source", str(source), "--tables", "events")
+    key = day.relative_to(one_day).as_posix()
+    args = ("--target", "redshift", "--source", str(one_day), "--tables", "events")
     assert stage(*args, "--max-errors", "1") == 1
     err = capsys.readouterr().err
     assert f"{key}:2: ts: expected an integer" in err
@@ -119,13 +123,11 @@ def test_max_errors_n_keeps_n_bad_records_aside_with_file_and_line(
 
 
 def test_copy_refusing_a_row_names_its_object_and_line(
-    redshift: Emulator, small_generated: Path, tmp_path: Path, capsys
+    redshift: Emulator, one_day: Path, tmp_path: Path, capsys
 ) -> None:
     """Were Redshift to refuse a row the loader accepted (a width the loader does not know),
     the error names the row's origin, read back from STL_LOAD_ERRORS; nothing is loaded."""
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
-    args = ("--target", "redshift", "--source", str(source), "--tables", "events")
+    args = ("--target", "redshift", "--source", str(one_day), "--tables", "events")
     assert stage(*args) == 0
     with emulated(redshift)() as con, con.cursor() as cur:
         cur.execute("delete from staging.staging_events")
@@ -135,7 +137,7 @@ def test_copy_refusing_a_row_names_its_object_and_line(
     capsys.readouterr()
     assert stage(*args) == 1
     err = capsys.readouterr().err
-    day = sorted((source / "log_data").rglob("*.json"))[0].relative_to(source).as_posix()
+    day = sorted((one_day / "log_data").rglob("*.json"))[0].relative_to(one_day).as_posix()
     assert "COPY refused rows the loader had accepted" in err
     assert f"{day}:" in err and "column level: String length exceeds DDL length" in err
     with emulated(redshift)() as con, con.cursor() as cur:
@@ -155,7 +157,7 @@ def test_copy_refusing_a_row_names_its_object_and_line(
 )  # fmt: skip
 def test_errors_no_rerun_fixes_are_configuration_errors(
     redshift: Emulator,
-    small_generated: Path,
+    one_day: Path,
     tmp_path: Path,
     capsys,
     code: str,
@@ -163,26 +165,22 @@ def test_errors_no_rerun_fixes_are_configuration_errors(
     exit_code: int,
     says: str,
 ) -> None:
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
     redshift.faults = [(code, text)]
     capsys.readouterr()
-    assert stage("--target", "redshift", "--source", str(source), "--tables", "events") == 2
+    assert stage("--target", "redshift", "--source", str(one_day), "--tables", "events") == 2
     err = capsys.readouterr().err
     assert says in err and "rerun to continue" not in err and "Traceback" not in err
     assert len(redshift.copies) == 1  # not retried
 
 
 def test_serialization_conflict_is_retried_and_loads_once(
-    redshift: Emulator, small_generated: Path, tmp_path: Path
+    redshift: Emulator, one_day: Path, tmp_path: Path
 ) -> None:
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
     redshift.faults = [("40001", "1023 Serializable isolation violation on table staging")]
-    args = ("--target", "redshift", "--source", str(source), "--tables", "events")
+    args = ("--target", "redshift", "--source", str(one_day), "--tables", "events")
     assert stage(*args) == 0
     assert len(redshift.copies) == 2
-    lines = sum(len(p.read_bytes().splitlines()) for p in (source / "log_data").rglob("*.json"))
+    lines = sum(len(p.read_bytes().splitlines()) for p in (one_day / "log_data").rglob("*.json"))
     with emulated(redshift)() as con, con.cursor() as cur:
         cur.execute("select count(*), count(distinct _batch_id) from staging.staging_events")
         assert cur.fetchone() == (lines, 1)
@@ -224,7 +222,7 @@ def test_two_loaders_at_once_stage_each_object_once(
 
 
 def test_stage_prefix_in_another_region_is_refused_up_front(
-    redshift: Emulator, small_generated: Path, tmp_path: Path, monkeypatch, capsys
+    redshift: Emulator, one_day: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     import boto3
 
@@ -238,32 +236,26 @@ def test_stage_prefix_in_another_region_is_refused_up_front(
     if "sparkify-stage-east" not in {b["Name"] for b in east.list_buckets()["Buckets"]}:
         east.create_bucket(Bucket="sparkify-stage-east")  # us-east-1
     monkeypatch.setenv("SPARKIFY_MANIFEST_PREFIX", "s3://sparkify-stage-east/loads")
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
-    assert stage("--target", "redshift", "--source", str(source)) == 2
+    assert stage("--target", "redshift", "--source", str(one_day)) == 2
     err = capsys.readouterr().err
     assert "is in us-east-1, the cluster in us-west-2" in err
     assert redshift.connections == []  # refused before connecting
 
 
 def test_missing_stage_prefix_says_what_to_set(
-    redshift: Emulator, small_generated: Path, tmp_path: Path, monkeypatch, capsys
+    redshift: Emulator, one_day: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     monkeypatch.delenv("SPARKIFY_MANIFEST_PREFIX")
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
-    assert stage("--target", "redshift", "--source", str(source)) == 2
+    assert stage("--target", "redshift", "--source", str(one_day)) == 2
     assert "SPARKIFY_MANIFEST_PREFIX" in capsys.readouterr().err
 
 
 def test_dry_run_needs_no_password_prints_the_copy_and_writes_nothing(
-    redshift: Emulator, small_generated: Path, tmp_path: Path, monkeypatch, capsys
+    redshift: Emulator, one_day: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     monkeypatch.delenv("DBT_ENV_SECRET_REDSHIFT_PASSWORD")
-    source = tmp_path / "source"
-    copy_days(small_generated, source, days=[1], songs=False)
     capsys.readouterr()
-    assert stage("--target", "redshift", "--source", str(source), "--dry-run") == 0
+    assert stage("--target", "redshift", "--source", str(one_day), "--dry-run") == 0
     out = capsys.readouterr()
     assert "would load 1 object(s)" in out.out
     assert "\nmanifest\n" in out.out and "maxerror 0" in out.out
