@@ -206,7 +206,6 @@ class RedshiftDestination(ClientSideDestination):
         self._parser: duckdb.DuckDBPyConnection | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="sparkify-redshift-")
         self._parts: list[tuple[str, int]] = []  # (url, size) of the batch's staged parts
-        self.executed: list[str] = []
 
     @classmethod
     def open(
@@ -320,7 +319,6 @@ class RedshiftDestination(ClientSideDestination):
             raise TransientError(f"Redshift reconnect failed: {message(exc)}") from None
 
     def _run(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        self.executed.append(sql)
         cursor = self.con.cursor()
         try:
             if params:
