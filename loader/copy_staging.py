@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loader.destinations.base import Destination
-from loader.errors import ConfigError, LoaderError, TransientError
+from loader.errors import ConfigError, LoaderError, TransientError, out_of_space
 from loader.pipeline import RunOptions, run, summary_table
 from loader.profiles import (
     DuckDBConfig,
@@ -267,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return exc.exit_code
+    except Exception as exc:  # a full disk surfaces wherever a write happens
+        full = out_of_space(exc)
+        if full is None or args.debug:
+            raise
+        print(f"error: {full}", file=sys.stderr)
+        return full.exit_code
     except KeyboardInterrupt:
         print("interrupted: nothing of the unfinished batch was committed", file=sys.stderr)
         return 130

@@ -166,6 +166,11 @@ class FastParser:
                     lines = line_count(data)
                     prepared.spans.append((key, start, start + lines))
                     start += lines
+        except OSError as exc:
+            prepared.discard()
+            if exc.filename is None:  # a write names no file: say which one filled up
+                exc.filename = path
+            raise
         except BaseException:
             prepared.discard()
             raise

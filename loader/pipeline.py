@@ -30,7 +30,7 @@ from loader.destinations.base import (
     LedgerEntry,
     removed_table,
 )
-from loader.errors import ConfigError, DataError, TransientError
+from loader.errors import ConfigError, DataError, TransientError, out_of_space
 from loader.fast_parse import FastParser, Prepared
 from loader.progress import Progress, log
 from loader.records import check_rejects
@@ -336,6 +336,8 @@ def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> No
             dest.commit_batch(batch)  # type: ignore[attr-defined]
             return
         except TransientError as exc:
+            if full := out_of_space(exc):  # waiting frees no disk: never retried
+                raise full from None
             if attempt > opts.retries:
                 raise
             delay = opts.retry_delay * 2 ** (attempt - 1)

@@ -14,7 +14,7 @@ import psycopg2.errors
 
 from loader.destinations.base import Batch, quote_ident, quote_literal
 from loader.destinations.client_side import ClientSideDestination
-from loader.errors import ConfigError, TransientError
+from loader.errors import ConfigError, TransientError, out_of_space
 from loader.fast_parse import FAST_TABLE
 from loader.profiles import PostgresConfig
 from loader.progress import log
@@ -105,6 +105,8 @@ class PostgresDestination(ClientSideDestination):
         except psycopg2.Error as exc:
             with contextlib.suppress(psycopg2.Error):
                 self.con.rollback()
+            if full := out_of_space(exc):
+                raise full from None
             if _is_transient(exc):
                 raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
             raise

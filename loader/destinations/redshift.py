@@ -48,7 +48,13 @@ from loader.destinations.base import (
 )
 from loader.destinations.base import quote_literal as standard_literal
 from loader.destinations.client_side import ClientSideDestination
-from loader.errors import ConfigError, DataError, LoaderError, TransientError
+from loader.errors import (
+    ConfigError,
+    DataError,
+    LoaderError,
+    TransientError,
+    out_of_space,
+)
 from loader.fast_parse import FAST_TABLE
 from loader.profiles import RedshiftConfig
 from loader.progress import log
@@ -123,6 +129,8 @@ def classify(exc: BaseException, doing: str) -> LoaderError:
     """A driver error as the loader's kind of error: transient only when a rerun can help."""
     if isinstance(exc, LoaderError):
         return exc
+    if full := out_of_space(exc):
+        return full
     text = mask(message(exc))
     state = sqlstate(exc)
     kind = type(exc).__name__

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -189,6 +189,63 @@ def test_object_store_stopping_mid_load_then_rerun_is_exact(
     finally:
         server.stop()
     reconcile(duck_fetch, source_records(month))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB file system (tmpfs) that fills up, as a full disk does."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def resize(disk: Path, size: str) -> None:
+    subprocess.run(
+        ["mount", "-o", f"remount,size={size}", str(disk)],
+        check=True,
+    )
+
+
+def test_full_disk_stops_in_one_line_without_retrying_then_rerun_is_exact(
+    month: Path, small_disk: Path, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPARKIFY_DUCKDB_PATH", str(small_disk / "warehouse.duckdb"))
+    process = loader("--source", str(month))
+    log = process.communicate(timeout=300)[1]
+    assert process.returncode == 2, log  # not 3: waiting frees no disk
+    assert "retrying" not in log and "Traceback" not in log
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "out of disk space" in errors[0], log
+    assert str(small_disk / "warehouse.duckdb") in errors[0]
+    staged = dict(duck_fetch("select _source_key, count(*) from staging.staging_events group by 1"))
+    expected = source_records(month)
+    assert 0 < len(staged) < len(expected)  # what committed stays, whole objects only
+    assert all(staged[key] == expected[key] for key in staged)
+
+    resize(small_disk, "256m")
+    rerun = loader("--source", str(month))
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read() if rerun.stderr else ""
+    reconcile(duck_fetch, expected)
+
+
+def test_full_scratch_directory_names_the_file_it_could_not_write(
+    month: Path, small_disk: Path, profiles_dir: Path
+) -> None:
+    (small_disk / "filler").write_bytes(b"x" * (2 * 1024 * 1024 - 64 * 1024))
+    process = loader("--source", str(month), env={"TMPDIR": str(small_disk)})
+    log = process.communicate(timeout=300)[1]
+    assert process.returncode == 2, log
+    assert "Traceback" not in log
+    assert f"No space left on device: {small_disk}/sparkify-run-" in log
+    assert duck_fetch("select count(*) from staging.staging_events") == [(0,)]
 
 
 def test_dbt_killed_half_way_then_plain_rerun_is_green_and_exact(
