@@ -8,13 +8,20 @@ staging.load_rejects and the rest loads), REFUSED (exit 2, a configuration error
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from loader.errors import ConfigError
+from loader.sources import LocalSource
 from tests.python.loader.helpers import copy_days, duck, stage
 
 GOOD = {
@@ -366,6 +373,50 @@ def test_objects_that_are_not_data_are_named_not_skipped_in_silence(
     assert "2018-11-30-events.jsonl: its name does not end in .json or .json.gz" in err
     assert "gone.json: a broken symbolic link" in err
     assert "pipe.json: not a regular file" in err
+
+
+@contextlib.contextmanager
+def unprivileged() -> Iterator[None]:
+    """Run the block as a user file permissions apply to (root reads every file)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    nobody = pwd.getpwnam("nobody")
+    os.setegid(nobody.pw_gid)
+    os.seteuid(nobody.pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_unreadable_directories_and_files_refuse_the_run_naming_them(
+    small_generated: Path,
+) -> None:
+    root = Path(tempfile.mkdtemp(prefix="sparkify-perm-"))  # outside pytest's private tmp
+    try:
+        copy_days(small_generated, root, days=[1], songs=False)
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        locked = root / "log_data" / "locked"
+        locked.mkdir()
+        (locked / "hidden.json").write_bytes(line(GOOD))
+        locked.chmod(0)
+        with unprivileged(), pytest.raises(ConfigError, match="cannot read directory"):
+            LocalSource(root).list("log_data")
+        locked.chmod(0o755)
+        (locked / "hidden.json").chmod(0)
+        with unprivileged():
+            source = LocalSource(root)
+            objects = {obj.key: obj for obj in source.list("log_data")}
+            assert "log_data/locked/hidden.json" in objects  # listed, never skipped
+            with pytest.raises(ConfigError, match=r"cannot read .*hidden.json: Permission denied"):
+                source.fetch(objects["log_data/locked/hidden.json"])
+    finally:
+        for path in root.rglob("*"):
+            path.chmod(0o755)
+        shutil.rmtree(root)
 
 
 def test_files_reached_through_a_symbolic_link_are_staged(
