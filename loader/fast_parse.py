@@ -308,7 +308,29 @@ class FastParser:
                     f"({v} is not null and {v} <> '' and not regexp_full_match({v}, {digits}))"
                 )
             values.append(v)
+        bad.extend(self._requirement_checks(values))
         return inner, bad, values
+
+    def _requirement_checks(self, values: list[str]) -> list[str]:
+        """A record failing a requirement goes to Python, which says which and why."""
+        by_name = dict(zip(self.table.column_names, values, strict=True))
+        kinds = {c.name: c.type for c in self.table.columns}
+
+        def has_value(name: str) -> str:
+            v = by_name[name]
+            return f"({v} is not null and {v} <> '')" if kinds[name] == TEXT else f"{v} is not null"
+
+        checks = []
+        for requirement in self.table.requirements:
+            condition = "true"
+            if requirement.when is not None:
+                condition = (
+                    has_value(requirement.when)
+                    if requirement.equals is None
+                    else f"{by_name[requirement.when]} = {_lit(requirement.equals)}"
+                )
+            checks.append(f"({condition} and not coalesce({has_value(requirement.column)}, false))")
+        return checks
 
     def _query(
         self, path: Path, spans: list[tuple[str, int, int]], total: int

@@ -242,6 +242,7 @@ def parse_object(
     text, rejects = decode_text(data, key, invalid_char, first_line)
     rows: list[tuple] = []
     columns = table.columns
+    requirements = _requirement_checks(table)
     present: set[str] = set()
     for line, start, end, value, error in _values(text, first_line):
         if error is not None:
@@ -272,10 +273,39 @@ def parse_object(
                 )
             )
             continue
+        if requirements and (unmet := _unmet(row, requirements)):
+            rejects.append(Reject(key, line, text[start:end][:MAX_RAW], unmet))
+            continue
         if len(present) < len(columns):
             present.update(c.name for c in columns if c.path[0] in value)
         rows.append((*row, key, line))
     return Parsed(rows, rejects, present)
+
+
+def _requirement_checks(table: Table) -> list[tuple[int, int | None, str | None, str]]:
+    """The table's requirements by column position: (column, condition column, value, reason)."""
+    position = {name: index for index, name in enumerate(table.column_names)}
+    return [
+        (
+            position[r.column],
+            position[r.when] if r.when else None,
+            r.equals,
+            f"{r.column}: missing or empty, and {r.reason}",
+        )
+        for r in table.requirements
+    ]
+
+
+def _unmet(row: tuple, checks: list[tuple[int, int | None, str | None, str]]) -> str | None:
+    """Why the row fails a requirement, or None."""
+    for column, when, equals, reason in checks:
+        if when is not None:
+            condition = row[when]
+            if condition is None or condition == "" or (equals is not None and condition != equals):
+                continue
+        if row[column] is None or row[column] == "":
+            return reason
+    return None
 
 
 def _values(text: str, first_line: int = 1) -> Iterator[tuple[int, int, int, object, str | None]]:

@@ -45,6 +45,43 @@ EPOCH_MS_RANGE = (-62_135_596_800_000, 253_402_300_799_999)  # 0001-01-01 .. 999
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A value the marts cannot do without: ``column`` holds a value (neither missing, null nor
+    empty) in every record where the condition holds. The condition is always true when
+    ``when`` is None; else column ``when`` holds a value (``equals`` None) or equals ``equals``."""
+
+    column: str
+    reason: str
+    when: str | None = None
+    equals: str | None = None
+
+    @property
+    def columns(self) -> set[str]:
+        return {self.column} | ({self.when} if self.when else set())
+
+
+# What the marts need of a record, checked when loading for the reason above: without it the
+# record stages, and then a mart's not_null test (or NOT NULL constraint) fails the build for
+# everyone, naming no file or line. The real data meets every one of them.
+REQUIREMENTS: dict[str, tuple[Requirement, ...]] = {
+    "staging_events": (
+        Requirement("ts", "every event needs its time"),
+        Requirement("level", "an event with a user needs the user's level", when="user_id"),
+        Requirement(
+            "user_id", "a song play (page NextSong) needs its user", "page", equals="NextSong"
+        ),
+        Requirement(
+            "session_id", "a song play (page NextSong) needs its session", "page", "NextSong"
+        ),
+    ),
+    "staging_songs": (
+        Requirement("song_id", "every song needs its id"),
+        Requirement("artist_id", "every song needs its artist's id"),
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     type: str
@@ -78,6 +115,12 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        """The requirements whose columns this table has (a JSONPaths file may leave some out)."""
+        names = set(self.column_names)
+        return tuple(r for r in REQUIREMENTS.get(self.name, ()) if r.columns <= names)
 
 
 # Metadata every staged row carries, after the data columns.

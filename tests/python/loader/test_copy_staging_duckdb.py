@@ -95,7 +95,13 @@ def test_bad_record_refuses_the_batch_and_names_file_line_reason(
     data: Path, profiles_dir: Path, capsys
 ) -> None:
     bad = data / "log_data" / "2018" / "11" / "2018-11-30-events.json"
-    write_events(bad, [{"ts": 1541105830796, "userId": "1"}, '{"ts": "soon", "userId": "2"}'])
+    write_events(
+        bad,
+        [
+            {"ts": 1541105830796, "userId": "1", "level": "free"},
+            '{"ts": "soon", "userId": "2", "level": "free"}',
+        ],
+    )
     assert stage("--source", str(data), "--tables", "events") == 1
     err = capsys.readouterr().err
     assert "log_data/2018/11/2018-11-30-events.json:2: ts: expected an integer" in err
@@ -106,7 +112,9 @@ def test_bad_record_refuses_the_batch_and_names_file_line_reason(
 
 def test_max_errors_keeps_good_records_and_rejects_bad_ones(data: Path, profiles_dir: Path) -> None:
     bad = data / "log_data" / "2018" / "11" / "2018-11-30-events.json"
-    write_events(bad, [{"ts": 1, "userId": "1"}, '{"ts": "soon"}', "not json", {"ts": 2}])
+    write_events(
+        bad, [{"ts": 1, "userId": "1", "level": "paid"}, '{"ts": "soon"}', "not json", {"ts": 2}]
+    )
     assert stage("--source", str(data), "--tables", "events", "--max-errors", "2") == 0
     with duck() as con:
         rejects = con.execute(
@@ -128,7 +136,7 @@ def test_changed_object_is_reported_not_loaded_twice(
     assert stage("--source", str(data)) == 0
     before = duck_counts()
     day = sorted((data / "log_data").rglob("*.json"))[0]
-    day.write_bytes(day.read_bytes() + b'\n{"ts": 1, "userId": "9"}')
+    day.write_bytes(day.read_bytes() + b'\n{"ts": 1, "userId": "9", "level": "free"}')
     capsys.readouterr()
     assert stage("--source", str(data)) == 1
     assert "changed since it was loaded" in capsys.readouterr().err
@@ -270,7 +278,7 @@ def test_missing_object_is_reported_and_withdrawn_only_when_asked(
 def test_full_refresh_starts_a_new_history(data: Path, profiles_dir: Path) -> None:
     assert stage("--source", str(data), "--tables", "events") == 0
     day = sorted((data / "log_data").rglob("*.json"))[0]
-    day.write_bytes(day.read_bytes() + b'\n{"ts": 1, "userId": "9"}')
+    day.write_bytes(day.read_bytes() + b'\n{"ts": 1, "userId": "9", "level": "free"}')
     assert stage("--source", str(data), "--tables", "events", "--replace-changed") == 0
     assert stage("--source", str(data), "--tables", "events", "--full-refresh") == 0
     with duck() as con:

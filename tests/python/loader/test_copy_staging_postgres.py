@@ -89,7 +89,10 @@ def test_bad_batch_is_refused_whole_then_rejects_are_kept(
     source = tmp_path / "source"
     copy_days(small_generated, source, days=[1])
     bad = source / "log_data" / "2018" / "11" / "2018-11-29-events.json"
-    write_events(bad, [{"ts": 1, "userId": "1", "page": "Home"}, b"{\xff}".decode("latin-1")])
+    write_events(
+        bad,
+        [{"ts": 1, "userId": "1", "page": "Home", "level": "free"}, b"{\xff}".decode("latin-1")],
+    )
     bad.write_bytes(bad.read_bytes().replace("ÿ".encode(), b"\xff"))
     assert stage("--target", "postgres", "--source", str(source), "--tables", "events") == 1
     assert pg_counts(postgres_server, postgres_db)["staging_events"] == 0

@@ -114,7 +114,7 @@ def test_malformed_line_does_not_swallow_the_next_record() -> None:
 
 
 def test_invalid_utf8_is_rejected_unless_replacement_is_asked_for() -> None:
-    data = b'{"artist": "ok"}\n{"artist": "caf\xe9"}\n'
+    data = b'{"artist": "ok", "ts": 1}\n{"artist": "caf\xe9", "ts": 2}\n'
     parsed = rows_of(data, EVENTS)
     assert len(parsed.rows) == 1
     assert parsed.rejects[0].line == 2 and "invalid UTF-8 byte 0xe9" in parsed.rejects[0].reason

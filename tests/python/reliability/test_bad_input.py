@@ -164,6 +164,38 @@ CASES = [
         "STAGED",
         rows=1,
     ),
+    # what the marts need of a record (loader/tables.py REQUIREMENTS): staged, it would fail a
+    # not_null test for everyone at the next build
+    Case(
+        "a song play with no user",
+        line(event(userId="")),
+        "REJECTED",
+        ":1: user_id: missing or empty, and a song play (page NextSong) needs its user",
+    ),
+    Case(
+        "a song play with no session (CRLF: the exact parser)",
+        line(GOOD) + b"\r\n" + line(event(sessionId=None, itemInSession=1)) + b"\r\n",
+        "REJECTED",
+        ":2: session_id: missing or empty, and a song play (page NextSong) needs its session",
+    ),
+    Case(
+        "an event with no time",
+        line(event(ts=..., page="Home")),
+        "REJECTED",
+        ":1: ts: missing or empty, and every event needs its time",
+    ),
+    Case(
+        "a user's event with no level",
+        line(event(level="", page="Home")),
+        "REJECTED",
+        ":1: level: missing or empty, and an event with a user needs the user's level",
+    ),
+    Case(
+        "a logged-out event with no level or session",
+        line(event(userId="", level=None, sessionId=None, page="Home")),
+        "STAGED",
+        rows=1,
+    ),
     Case("10 MB line", line(event(notes="x" * 10_000_000)), "STAGED", rows=1),
     # text as wide as its column in the models, in UTF-8 bytes (loader/tables.py): staged on
     # every engine; a byte more is refused, never cut (Redshift counts bytes)
@@ -389,6 +421,21 @@ def unprivileged() -> Iterator[None]:
     finally:
         os.seteuid(0)
         os.setegid(0)
+
+
+def test_a_song_without_its_ids_is_rejected(source: Path, profiles_dir: Path, capsys) -> None:
+    song = json.loads(next((source / "song_data").rglob("*.json")).read_text())
+    bad = source / "song_data" / "bad" / "no-id.json"
+    bad.parent.mkdir()
+    bad.write_text(
+        json.dumps({**song, "song_id": ""}) + "\n" + json.dumps({**song, "artist_id": None})
+    )
+    assert stage("--source", str(source), "--tables", "songs") == 1
+    err = capsys.readouterr().err
+    assert (
+        "song_data/bad/no-id.json:1: song_id: missing or empty, and every song needs its id" in err
+    )
+    assert "song_data/bad/no-id.json:2: artist_id: missing or empty" in err
 
 
 def test_unreadable_directories_and_files_refuse_the_run_naming_them(
