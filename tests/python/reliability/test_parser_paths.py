@@ -59,6 +59,12 @@ NAMED = {
     "two records separated by a comma": BASE + b"," + BASE,
     "empty key": BASE[:-1] + b', "": 1}',
     "comma inside a string before a brace": BASE.replace(b'"Muse"', b'"Mu,}se"'),
+    "song play with an empty user": BASE.replace(b'"userId": "7"', b'"userId": ""'),
+    "song play with a null session": BASE.replace(b'"sessionId": 7', b'"sessionId": null'),
+    "empty level": BASE.replace(b'"level": "paid"', b'"level": ""'),
+    "logged out, empty level": BASE.replace(b'"userId": "7"', b'"userId": ""')
+    .replace(b'"level": "paid"', b'"level": ""')
+    .replace(b'"NextSong"', b'"Home"'),
 }
 
 
