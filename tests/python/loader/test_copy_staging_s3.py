@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.python.loader.helpers import duck_counts, source_counts, stage
+from tests.python.loader.helpers import duck, duck_counts, source_counts, stage
 
 pytestmark = pytest.mark.s3
 
@@ -94,3 +94,76 @@ def test_missing_bucket_and_unreachable_endpoint_exit_2(
     assert stage("--source", "s3://sparkify-test/raw", "--endpoint-url", dead) == 2
     err = capsys.readouterr().err
     assert "cannot reach" in err and "Traceback" not in err
+
+
+def _upload_in_parts(client, bucket: str, key: str, body: bytes, part_size: int) -> str:
+    """Upload `body` as a real multipart upload (S3's minimum part is 5 MiB) and return its ETag,
+    which is a hash of the part hashes with a `-<parts>` suffix, not the object's MD5."""
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)
+    parts = []
+    for number, start in enumerate(range(0, len(body), part_size), start=1):
+        part = client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload["UploadId"],
+            PartNumber=number,
+            Body=body[start : start + part_size],
+        )
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    return client.head_object(Bucket=bucket, Key=key)["ETag"]
+
+
+def test_multipart_object_reuploaded_at_the_same_size_is_reported_changed(
+    s3_server, small_generated: Path, profiles_dir: Path, capsys
+) -> None:
+    client = s3_server.client()
+    client.create_bucket(
+        Bucket="sparkify-parts", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    client.put_object(
+        Bucket="sparkify-parts",
+        Key="log_json_path.json",
+        Body=(small_generated / "log_json_path.json").read_bytes(),
+    )
+    day = sorted((small_generated / "log_data").rglob("*.json"))[0]
+    records = day.read_bytes().rstrip(b"\n") + b"\n"
+    body = records * (6 * 1024 * 1024 // len(records) + 1)
+    assert len(body) > 6 * 1024 * 1024 and b'"level":"free"' in body
+    key = "log_data/2018-11-01-events.json"
+    first_etag = _upload_in_parts(client, "sparkify-parts", key, body, 5 * 1024 * 1024)
+    assert first_etag.strip('"').endswith("-2")
+    args = ("--source", "s3://sparkify-parts", "--endpoint-url", s3_server.endpoint)
+    args = (*args, "--tables", "events")
+    assert stage(*args) == 0
+    staged = duck_counts()["staging_events"]
+    assert staged == body.count(b"\n")
+    with duck() as con:
+        free_before = con.execute(
+            "select count(*) from staging.staging_events where level = 'free'"
+        ).fetchone()[0]
+
+    # an unchanged multipart object is skipped on the rerun, not taken for changed
+    capsys.readouterr()
+    assert stage(*args) == 0
+    assert "0 changed" in capsys.readouterr().err
+
+    # the same size, other content (one level upgraded), uploaded in parts again
+    edited = body.replace(b'"level":"free"', b'"level":"paid"', 1)
+    assert len(edited) == len(body) and edited != body
+    second_etag = _upload_in_parts(client, "sparkify-parts", key, edited, 5 * 1024 * 1024)
+    assert second_etag != first_etag
+    assert stage(*args) == 1
+    err = capsys.readouterr().err
+    assert "1 object(s) changed after loading" in err and key in err
+    assert duck_counts()["staging_events"] == staged
+
+    assert stage(*args, "--replace-changed") == 0
+    with duck() as con:
+        free_after = con.execute(
+            "select count(*) from staging.staging_events where level = 'free'"
+        ).fetchone()[0]
+    assert duck_counts()["staging_events"] == staged
+    assert free_after == free_before - 1
