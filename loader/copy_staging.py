@@ -12,6 +12,7 @@ beyond --max-errors, or objects that changed after loading); 2 usage or configur
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
 
 from loader.destinations.base import Destination
 from loader.errors import ConfigError, LoaderError, TransientError, out_of_space
-from loader.pipeline import RunOptions, run, summary_table
+from loader.pipeline import RunOptions, TableStats, run, summary_table
 from loader.profiles import (
     DuckDBConfig,
     PostgresConfig,
@@ -42,6 +43,7 @@ examples:
   python loader/copy_staging.py --source data/demo              # a local copy, default target
   python loader/copy_staging.py --target postgres --source s3://udacity-dend
   python loader/copy_staging.py --target redshift --dry-run      # what would load, the SQL
+  python loader/copy_staging.py --since 2018-11-05 --until 2018-11-07   # backfill three days
 
 environment:
   SPARKIFY_SOURCE               default --source (else s3://udacity-dend)
@@ -116,6 +118,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove the staged rows of objects loaded before that the source no longer "
         "lists (they are kept in staging.<table>_removed, and the ledger records the "
         "withdrawal, so dbt removes what was built from them)",
+    )
+    dates = p.add_argument_group(
+        "backfill by date",
+        "the event files of a date range, from the YYYY-MM-DD in their names "
+        "(log_data/2018/11/2018-11-05-events.json); the catalogue loads as usual, and "
+        "exactly once as always: a backfill run twice stages nothing the second time",
+    )
+    dates.add_argument(
+        "--since", type=_day, metavar="YYYY-MM-DD", help="first day to stage (inclusive)"
+    )
+    dates.add_argument(
+        "--until", type=_day, metavar="YYYY-MM-DD", help="last day to stage (inclusive)"
+    )
+    dates.add_argument(
+        "--restage",
+        action="store_true",
+        help="stage the event files in --since/--until again, even unchanged, as new "
+        "versions of themselves: the next dbt build rebuilds exactly the marts' rows built "
+        "from them (a date-range rebuild, at the cost of those days)",
     )
     p.add_argument(
         "--tables",
@@ -251,11 +272,13 @@ def read_jsonpaths(source: Source, location: str, args: argparse.Namespace) -> t
         raise ConfigError(f"missing or unreadable JSONPaths file: {exc}") from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, report: list[TableStats] | None = None) -> int:
+    """The command line; ``report``, when given, receives each table's stats (the daily job
+    records them in its run history)."""
     load_env_file()
     args = build_parser().parse_args(argv)
     try:
-        return _main(args)
+        return _main(args, report)
     except LoaderError as exc:
         if args.debug:
             raise
@@ -278,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _main(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace, report: list[TableStats] | None = None) -> int:
     if args.max_errors < 0:
         raise ConfigError("--max-errors must be 0 or more")
     if args.retries < 0:
@@ -287,6 +310,12 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--batch-mb must be at least 1")
     if not 1 <= args.s3_workers <= 256:
         raise ConfigError("--s3-workers must be between 1 and 256")
+    if args.since and args.until and args.since > args.until:
+        raise ConfigError(f"--since {args.since} is after --until {args.until}")
+    if args.restage and not (args.since or args.until):
+        raise ConfigError("--restage needs --since and/or --until: the days to stage again")
+    if args.restage and args.full_refresh:
+        raise ConfigError("--restage and --full-refresh do not go together")
     if args.accept_invalid_chars is not None and len(args.accept_invalid_chars) != 1:
         raise ConfigError("--accept-invalid-chars takes a single character")
     profiles = args.profiles_dir / "profiles.yml" if args.profiles_dir else None
@@ -324,6 +353,9 @@ def _main(args: argparse.Namespace) -> int:
         batch_bytes=args.batch_mb * 1024 * 1024,
         retries=args.retries,
         progress=not args.no_progress,
+        since=args.since,
+        until=args.until,
+        restage=args.restage,
     )
     where = (
         f" {Path(config.path).resolve()}"
@@ -336,6 +368,8 @@ def _main(args: argparse.Namespace) -> int:
     )
     with run_directory(), open_destination(config, args) as dest:
         stats, warnings = run(dest, source, tables, opts, sys.stdout, schema)
+    if report is not None:
+        report.extend(stats)
     for warning in warnings[:10]:
         print(f"warning: {warning}", file=sys.stderr)
     if len(warnings) > 10:
@@ -354,6 +388,13 @@ def _main(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _prefix(value: str) -> str:

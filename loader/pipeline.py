@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -54,6 +55,19 @@ class RunOptions:
     workdir: str | None = None  # where temporary batch files go (default: the system's)
     retries: int = 3  # transient failures of a batch commit are retried this often
     retry_delay: float = 1.0  # seconds before the first retry; doubles each time
+    # --since/--until: only the event files whose key holds a date in this range (inclusive)
+    since: dt.date | None = None
+    until: dt.date | None = None
+    restage: bool = False  # stage the objects in range again, as new versions of themselves
+
+    @property
+    def dated(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def in_range(self, day: dt.date) -> bool:
+        return (self.since is None or day >= self.since) and (
+            self.until is None or day <= self.until
+        )
 
 
 @dataclass
@@ -78,11 +92,42 @@ class TableStats:
     changed_files: int = 0
     missing_files: int = 0
     withdrawn_files: int = 0
+    restaged_files: int = 0  # loaded objects staged again as new versions (--restage)
     rows: int = 0
     rejects: int = 0
     bytes: int = 0
     seconds: float = 0.0
     batches: int = 0
+
+
+KEY_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+DATED_TABLES = frozenset({"staging_events"})  # the catalogue's keys hold no dates
+
+
+def key_date(key: str) -> dt.date | None:
+    """The day an object's key names (``log_data/2018/11/2018-11-05-events.json``): the last
+    YYYY-MM-DD in its file name, or None."""
+    found = KEY_DATE.findall(key.rsplit("/", 1)[-1])
+    if not found:
+        return None
+    try:
+        return dt.date(*(int(part) for part in found[-1]))
+    except ValueError:
+        return None
+
+
+def within_dates(
+    listed: list[SourceObject], opts: RunOptions
+) -> tuple[list[SourceObject], list[SourceObject]]:
+    """The listed objects whose key's day is in --since/--until, and those with no day."""
+    kept, undated = [], []
+    for obj in listed:
+        day = key_date(obj.key)
+        if day is None:
+            undated.append(obj)
+        elif opts.in_range(day):
+            kept.append(obj)
+    return kept, undated
 
 
 def is_changed(obj: SourceObject, entry: LedgerEntry) -> bool:
@@ -182,7 +227,11 @@ def load_client_side(
     dest: Destination, source: Source, plan: Plan, opts: RunOptions, stats: TableStats
 ) -> None:
     """Parse the new objects here and commit them batch by batch (DuckDB, PostgreSQL)."""
-    replace = {obj.key: entry for obj, entry in plan.changed} if opts.replace_changed else {}
+    replace = (
+        {obj.key: entry for obj, entry in plan.changed}
+        if opts.replace_changed or opts.restage
+        else {}
+    )
     todo = plan.new + [obj for obj, _ in plan.changed if obj.key in replace]
     # A small first batch: DuckDB starts on it while the read-ahead fetches the next one.
     chunks = chunk_by_bytes(todo, opts.batch_bytes, FIRST_BATCH_BYTES)
@@ -408,6 +457,18 @@ def run(
         stats = TableStats(table.name)
         log(f"listing {source.uri}/{table.prefix}")
         listed = source.list(table.prefix)
+        dated = opts.dated and table.name in DATED_TABLES
+        if dated:
+            listed, undated = within_dates(listed, opts)
+            if undated:
+                names = ", ".join(source.url(obj.key) for obj in undated[:3])
+                more = f" and {len(undated) - 3:,} more" if len(undated) > 3 else ""
+                warnings.append(
+                    f"{len(undated):,} object(s) under {source.uri}/{table.prefix} have no "
+                    f"date (YYYY-MM-DD) in their name, so --since/--until leave them out "
+                    f"({names}{more})"
+                )
+            log(f"{table.name}: {len(listed):,} objects dated {_range_text(opts)}")
         stats.listed_files = len(listed)
         ignored = getattr(source, "ignored", [])
         if ignored:
@@ -417,12 +478,22 @@ def run(
                 f"{len(ignored):,} object(s) under {source.uri}/{table.prefix} not staged "
                 f"({shown}{more})"
             )
-        if not listed:
+        if not listed and dated:
+            warnings.append(
+                f"nothing to stage under {source.uri}/{table.prefix} dated {_range_text(opts)}"
+            )
+        elif not listed:
             warnings.append(
                 f"nothing to stage under {source.uri}/{table.prefix}: no .json or .json.gz "
                 "object there (check --source and the prefix)"
             )
         ledger = {} if opts.full_refresh else dest.ledger(table.name)
+        if dated:  # objects outside the range are neither listed nor missing
+            ledger = {
+                key: entry
+                for key, entry in ledger.items()
+                if (day := key_date(key)) is not None and opts.in_range(day)
+            }
         plan = make_plan(table, listed, ledger, opts.full_refresh, source)
         stats.skipped_files = len(plan.skipped)
         stats.changed_files = len(plan.changed)
@@ -444,7 +515,7 @@ def run(
         for obj, entry in plan.changed:
             action = (
                 "reloading it"
-                if opts.replace_changed
+                if opts.replace_changed or opts.restage
                 else (
                     "not loaded again; rerun with --replace-changed to swap its rows, "
                     "or --full-refresh"
@@ -459,6 +530,13 @@ def run(
             f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed, "
             f"{len(plan.missing):,} missing"
         )
+        if opts.restage and plan.skipped:
+            # each loaded object again as a new version of itself: the ledger records the
+            # replacement, so the next dbt build rebuilds what was built from them
+            log(f"{table.name}: staging {len(plan.skipped):,} loaded object(s) again (--restage)")
+            plan.changed += [(obj, ledger[obj.key]) for obj in plan.skipped]
+            stats.restaged_files = len(plan.skipped)
+            plan.skipped = []
         if opts.dry_run:
             print(
                 f"-- {table.name}: would load {len(plan.new)} object(s) through the "
@@ -483,6 +561,12 @@ def run(
         stats.seconds = time.monotonic() - started
         all_stats.append(stats)
     return all_stats, warnings
+
+
+def _range_text(opts: RunOptions) -> str:
+    since = opts.since.isoformat() if opts.since else "any day"
+    until = opts.until.isoformat() if opts.until else "any day"
+    return f"from {since} to {until}"
 
 
 def summary_table(all_stats: list[TableStats]) -> str:
