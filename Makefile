@@ -15,7 +15,7 @@ endif
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup demo report real-data test check lint docs bench infra-up infra-status infra-down clean help
+.PHONY: setup demo report real-data daily airflow-venv test check lint docs bench infra-up infra-status infra-down clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,7 +47,22 @@ real-data: setup  ## the whole pipeline on the real public data (REAL_DATA=s3://
 	$(BIN)/dbt build --target $(TARGET)
 	$(BIN)/python -m insights --target $(TARGET)
 
-test: setup  ## run the whole test suite (Python and dbt, DuckDB and PostgreSQL)
+SOURCE ?= $(or $(SPARKIFY_SOURCE),s3://udacity-dend)
+daily: setup  ## the scheduled job: stage SOURCE (SINCE=/UNTIL= for a date range), freshness, dbt build, record the run
+	$(BIN)/python -m orchestration.daily --target $(TARGET) --source $(SOURCE) \
+		$(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-stamp
+airflow-venv: $(AIRFLOW_STAMP)  ## Airflow in a virtualenv of its own (the DAG in orchestration/airflow/ and its test)
+
+$(AIRFLOW_STAMP): orchestration/airflow/requirements.txt orchestration/airflow/constraints.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c orchestration/airflow/constraints.txt -r orchestration/airflow/requirements.txt
+	touch $(AIRFLOW_STAMP)
+
+test: setup airflow-venv  ## run the whole test suite (Python and dbt, DuckDB and PostgreSQL)
 	$(BIN)/python -m pytest
 
 check: setup  ## every data test over every row of TARGET (a build's own tests check what it changed)

@@ -93,6 +93,7 @@ class TableStats:
     missing_files: int = 0
     withdrawn_files: int = 0
     restaged_files: int = 0  # loaded objects staged again as new versions (--restage)
+    replaced_files: int = 0  # objects whose new version replaced the old one's rows
     rows: int = 0
     rejects: int = 0
     bytes: int = 0
@@ -293,6 +294,7 @@ def load_client_side(
             stats.rejects += len(batch.rejects)
             stats.bytes += sum(o.size for o in objects)
             stats.new_files += sum(1 for o in objects if o.key not in replace)
+            stats.replaced_files += sum(1 for o in objects if o.key in replace)
             stats.batches += 1
             for reject in batch.rejects:
                 log(f"rejected {reject}")
@@ -530,7 +532,7 @@ def run(
             f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed, "
             f"{len(plan.missing):,} missing"
         )
-        if opts.restage and plan.skipped:
+        if opts.restage and dated and plan.skipped:
             # each loaded object again as a new version of itself: the ledger records the
             # replacement, so the next dbt build rebuilds what was built from them
             log(f"{table.name}: staging {len(plan.skipped):,} loaded object(s) again (--restage)")

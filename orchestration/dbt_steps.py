@@ -1,0 +1,138 @@
+"""The job's dbt steps, run in this process through dbt's Python API, with their results read
+node by node and mapped onto the loader's exit codes:
+
+- a test that fails (or errors) is bad data: 1;
+- a model that errors is the code or the warehouse: 2, or 3 when the error says the connection
+  or a lock was lost (retrying can help);
+- dbt refusing to start (project, profile, parse) is configuration: 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# How the engines word a failure that a later run can get past.
+_TRANSIENT_TEXT = (
+    "could not connect",
+    "connection refused",
+    "connection reset",
+    "server closed the connection",
+    "terminating connection",
+    "connection timed out",
+    "could not set lock on file",  # DuckDB: another process has the warehouse file
+    "deadlock detected",
+    "could not serialize",
+    "serializable isolation violation",
+    "canceling statement due to",
+)
+
+
+@dataclass
+class StepResult:
+    code: int = 0
+    message: str = ""
+    built: int = 0
+    failed_models: list[str] = field(default_factory=list)
+    passed_tests: int = 0
+    failed_tests: list[str] = field(default_factory=list)
+    warned_tests: list[str] = field(default_factory=list)
+    freshness: str | None = None
+
+
+def is_transient(message: str) -> bool:
+    text = message.lower()
+    return any(part in text for part in _TRANSIENT_TEXT)
+
+
+def _invoke(args: list[str]):  # -> dbtRunnerResult
+    from dbt.cli.main import dbtRunner
+
+    colours = ["--use-colors"] if sys.stdout.isatty() else ["--no-use-colors"]
+    return dbtRunner().invoke([*colours, *args])
+
+
+def _common(target: str, profiles_dir: Path) -> list[str]:
+    return [
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(profiles_dir),
+        "--target",
+        target,
+    ]
+
+
+def _refused(result) -> StepResult:
+    first = str(result.exception or "dbt did not start").strip().splitlines()
+    message = first[0] if first else "dbt did not start"
+    return StepResult(code=3 if is_transient(message) else 2, message=message)
+
+
+def build(target: str, profiles_dir: Path, extra: list[str] | None = None) -> StepResult:
+    """``dbt build``: the models, seeds and every test, as a scheduled job runs it."""
+    result = _invoke(["build", *_common(target, profiles_dir), *(extra or [])])
+    if result.result is None:
+        return _refused(result)
+    step = StepResult()
+    for node_result in result.result.results:
+        node = node_result.node
+        status = str(getattr(node_result.status, "value", node_result.status))
+        kind = str(getattr(node.resource_type, "value", node.resource_type))
+        where = f"{node.name} ({node.original_file_path})"
+        if kind in ("test", "unit_test"):
+            if status == "pass":
+                step.passed_tests += 1
+            elif status == "warn":
+                step.warned_tests.append(where)
+            elif status in ("fail", "error", "runtime error"):
+                step.failed_tests.append(f"{where}: {_first_line(node_result.message)}")
+        elif kind in ("model", "seed", "snapshot"):
+            if status == "success":
+                step.built += 1
+            elif status == "error":
+                step.failed_models.append(f"{where}: {_first_line(node_result.message)}")
+    if step.failed_models:
+        step.message = f"{len(step.failed_models)} model(s) failed: " + "; ".join(
+            step.failed_models[:3]
+        )
+        transient = all(is_transient(m) for m in step.failed_models)
+        step.code = 3 if transient else 2
+    elif step.failed_tests:
+        step.message = f"{len(step.failed_tests)} test(s) failed: " + "; ".join(
+            step.failed_tests[:3]
+        )
+        step.code = 1
+    elif not result.success:
+        step.message = _first_line(str(result.exception or "dbt build did not succeed"))
+        step.code = 2
+    return step
+
+
+def freshness(target: str, profiles_dir: Path) -> StepResult:
+    """``dbt source freshness``: how long since the loader last staged an event file."""
+    result = _invoke(["source", "freshness", *_common(target, profiles_dir)])
+    if result.result is None:
+        return _refused(result)
+    statuses = [str(getattr(r.status, "value", r.status)) for r in result.result.results]
+    step = StepResult()
+    if any(s in ("error", "runtime error") for s in statuses):
+        step.freshness = "error"
+        step.code = 1
+        step.message = (
+            "the events are stale: no event file staged for 7 days or more "
+            "(dbt source freshness; see target/sources.json)"
+        )
+    elif "warn" in statuses:
+        step.freshness = "warn"
+    elif statuses:
+        step.freshness = "pass"
+    return step
+
+
+def _first_line(message: str | None) -> str:
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
