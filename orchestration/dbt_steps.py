@@ -73,8 +73,10 @@ def _refused(result) -> StepResult:
 
 
 def build(target: str, profiles_dir: Path, extra: list[str] | None = None) -> StepResult:
-    """``dbt build``: the models, seeds and every test, as a scheduled job runs it."""
-    result = _invoke(["build", *_common(target, profiles_dir), *(extra or [])])
+    """``dbt build`` as a scheduled job runs it: the seed, the models and every data test."""
+    # unit tests check the code, not the data: they belong to CI and deploys
+    scheduled = ["--exclude-resource-type", "unit_test"]
+    result = _invoke(["build", *_common(target, profiles_dir), *scheduled, *(extra or [])])
     if result.result is None:
         return _refused(result)
     step = StepResult()

@@ -27,7 +27,16 @@ def test_sqlfluff_lint(branch: str, profiles_dir: Path, tmp_path: Path, monkeypa
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     extra = ["--config", ".sqlfluff-incremental"] if branch == "incremental" else []
     result = subprocess.run(
-        [str(BIN / "sqlfluff"), "lint", "models", "analyses", "tests/dbt", *extra],
+        [
+            str(BIN / "sqlfluff"),
+            "lint",
+            "--processes",
+            "2",
+            "models",
+            "analyses",
+            "tests/dbt",
+            *extra,
+        ],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
