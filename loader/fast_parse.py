@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from loader.records import Reject, parse_object
+from loader.records import Reject, Unmapped, parse_object
 from loader.sources import SourceObject
 from loader.tables import BIGINT, DOUBLE, EPOCH_MS_RANGE, INTEGER, TEXT, Table
 
@@ -99,6 +99,9 @@ class FastBatch:
     rejects: list[Reject] = field(default_factory=list)
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (rows, rejects)
     present: set[str] = field(default_factory=set)  # columns whose key some record had
+    # records with keys no column maps (every one goes to Python: its key set is not the
+    # expected one)
+    unmapped: list[Unmapped] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -134,6 +137,7 @@ class FastParser:
         batch.python_rows.extend(parsed.rows)
         batch.rejects.extend(parsed.rejects)
         batch.present |= parsed.present
+        batch.unmapped.extend(parsed.unmapped)
         return len(parsed.rows), len(parsed.rejects)
 
     def prepare(self, objects: list[tuple[SourceObject, bytes]]) -> Prepared:

@@ -25,6 +25,8 @@ from typing import TextIO
 from loader.destinations.base import (
     ADDED,
     REPLACED,
+    SCHEMA,
+    UNMAPPED,
     WITHDRAWN,
     Batch,
     Destination,
@@ -34,7 +36,7 @@ from loader.destinations.base import (
 from loader.errors import ConfigError, DataError, TransientError, out_of_space
 from loader.fast_parse import FastParser, Prepared
 from loader.progress import Progress, log
-from loader.records import check_rejects
+from loader.records import Unmapped, check_rejects
 from loader.sources import Source, SourceObject
 from loader.tables import Table
 
@@ -99,6 +101,45 @@ class TableStats:
     bytes: int = 0
     seconds: float = 0.0
     batches: int = 0
+    # keys no column maps (kept in staging.load_unmapped): path -> [records, first key:line]
+    unmapped: dict[str, list] = field(default_factory=dict)
+    unmapped_records: int = 0
+    not_kept: list[Unmapped] = field(default_factory=list)  # values too large to keep
+
+    def add_unmapped(self, found: list[Unmapped]) -> None:
+        self.unmapped_records += len(found)
+        for record in found:
+            for name in record.names:
+                seen = self.unmapped.setdefault(name, [0, f"{record.key}:{record.line}"])
+                seen[0] += 1
+            if record.not_kept is not None:
+                self.not_kept.append(record)
+
+    def unmapped_warnings(self, source_uri: str) -> list[str]:
+        """A line naming each unmapped key, how many records had it and the first of them, and
+        one for the values that could not be kept."""
+        if not self.unmapped_records:
+            return []
+        ranked = sorted(self.unmapped.items(), key=lambda item: (-item[1][0], item[0]))
+        shown = "; ".join(
+            f"{name} ({count:,} record(s), first {source_uri}/{first})"
+            for name, (count, first) in ranked[:5]
+        )
+        more = f"; and {len(ranked) - 5:,} more key(s)" if len(ranked) > 5 else ""
+        lines = [
+            f"{self.table}: {self.unmapped_records:,} staged record(s) have keys no column "
+            f"maps, kept with their values in {SCHEMA}.{UNMAPPED} (by batch, key and line): "
+            f"{shown}{more}"
+        ]
+        if self.not_kept:
+            first = self.not_kept[0]
+            lines.append(
+                f"{self.table}: the unmapped values of {len(self.not_kept):,} record(s) could "
+                f"not be kept (their keys are listed in {SCHEMA}.{UNMAPPED}, unmapped_json is "
+                f"null): first {source_uri}/{first.key}:{first.line} "
+                f"({', '.join(first.names[:3])}: {first.not_kept})"
+            )
+        return lines
 
 
 KEY_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
@@ -263,6 +304,7 @@ def load_client_side(
             del prepared
             try:
                 batch.rows, batch.rejects, batch.fast = parsed.python_rows, parsed.rejects, parsed
+                batch.unmapped = parsed.unmapped
                 for obj in objects:
                     rows, rejected = parsed.counts.get(obj.key, (0, 0))
                     old = replace.get(obj.key)
@@ -292,6 +334,7 @@ def load_client_side(
             rejected_so_far += len(batch.rejects)
             stats.rows += parsed.rows
             stats.rejects += len(batch.rejects)
+            stats.add_unmapped(batch.unmapped)
             stats.bytes += sum(o.size for o in objects)
             stats.new_files += sum(1 for o in objects if o.key not in replace)
             stats.replaced_files += sum(1 for o in objects if o.key in replace)
@@ -560,6 +603,7 @@ def run(
             if plan.missing and opts.withdraw_missing:
                 withdraw(dest, source, plan, opts, stats)
             load_client_side(dest, source, plan, opts, stats)
+            warnings.extend(stats.unmapped_warnings(source.uri))
         stats.seconds = time.monotonic() - started
         all_stats.append(stats)
     return all_stats, warnings

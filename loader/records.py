@@ -22,6 +22,9 @@ from loader.tables import BIGINT, DOUBLE, EPOCH_MS_RANGE, INTEGER, TEXT, Column,
 
 INT_RANGE = {INTEGER: 2**31, BIGINT: 2**63}
 MAX_RAW = 65_535  # characters of a rejected record kept in the rejects table
+# the longest JSON of a record's unmapped keys kept in staging.load_unmapped, in UTF-8 bytes:
+# Redshift's widest VARCHAR, on every engine; longer is never cut (see Unmapped)
+MAX_UNMAPPED_BYTES = 65_535
 _WS = re.compile(r"[ \t\n\r]*")
 BOM = "\ufeff"
 
@@ -67,11 +70,27 @@ class Reject:
         return f"{self.key}:{self.line}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class Unmapped:
+    """The keys of a staged record that no column maps (schema drift), kept with the record's
+    origin: ``names`` their paths (``experiment``, ``page.referrer``), ``json`` an object of
+    exactly those keys and values as the record had them (numbers as written). Values no
+    engine could hold (more than MAX_UNMAPPED_BYTES of JSON, a lone surrogate) are not kept:
+    the record still stages, its keys are listed, and the loader warns naming it."""
+
+    key: str
+    line: int
+    names: tuple[str, ...]
+    json: str | None  # None when they cannot be kept: ``not_kept`` says why
+    not_kept: str | None = None
+
+
 @dataclass
 class Parsed:
     rows: list[tuple]
     rejects: list[Reject]
     present: set[str] = field(default_factory=set)  # columns whose key some record had
+    unmapped: list[Unmapped] = field(default_factory=list)
 
 
 class BadValue(Exception):
@@ -203,6 +222,80 @@ def _lookup(record: dict, column: Column) -> object:
     return value
 
 
+MappedTree = dict[str, "MappedTree | None"]
+
+
+def mapped_tree(table: Table) -> MappedTree:
+    """The keys the table's columns read, as a tree: ``None`` where a column takes the whole
+    value, a subtree where columns read keys inside it."""
+    tree: MappedTree = {}
+    for column in table.columns:
+        node: MappedTree | None = tree
+        for key in column.path[:-1]:
+            if node is None:
+                break
+            node = node.setdefault(key, {})
+        if node is not None:
+            node[column.path[-1]] = None
+    return tree
+
+
+def unmapped_keys(record: dict, tree: MappedTree) -> tuple[tuple[str, ...], dict] | None:
+    """The record's keys no column reads: their dotted paths and an object holding exactly
+    them (nested as in the record), or None when every key is read."""
+    names: list[str] = []
+
+    def leftover(value: dict, node: MappedTree, prefix: str) -> dict:
+        kept: dict = {}
+        for key, item in value.items():
+            if key not in node:
+                kept[key] = item
+                names.append(prefix + key)
+            elif (
+                (child := node[key]) is not None
+                and isinstance(item, dict)
+                and (inner := leftover(item, child, f"{prefix}{key}."))
+            ):
+                kept[key] = inner
+        return kept
+
+    kept = leftover(record, tree, "")
+    return (tuple(names), kept) if kept else None
+
+
+def exact_json(value: object) -> str:
+    """JSON text of a decoded value with every number exactly as written in the file."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, RawInt | RawFloat):
+        return str.__str__(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        items = (f"{json.dumps(k, ensure_ascii=False)}:{exact_json(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(exact_json(v) for v in value) + "]"
+    raise AssertionError(type(value))
+
+
+def _unmapped_record(key: str, line: int, record: dict, tree: MappedTree) -> Unmapped | None:
+    found = unmapped_keys(record, tree)
+    if found is None:
+        return None
+    names, kept = found
+    text = exact_json(kept)
+    if _SURROGATE.search(text):
+        return Unmapped(key, line, names, None, "they hold a lone surrogate, which is no text")
+    if (size := _utf8_size(text)) > MAX_UNMAPPED_BYTES:
+        return Unmapped(
+            key, line, names, None, f"{size:,} bytes of JSON, more than {MAX_UNMAPPED_BYTES:,}"
+        )
+    return Unmapped(key, line, names, text)
+
+
 def decode_text(
     data: bytes, key: str, invalid_char: str | None, first_line: int = 1
 ) -> tuple[str, list[Reject]]:
@@ -243,7 +336,9 @@ def parse_object(
     rows: list[tuple] = []
     columns = table.columns
     requirements = _requirement_checks(table)
+    tree = mapped_tree(table)
     present: set[str] = set()
+    unmapped: list[Unmapped] = []
     for line, start, end, value, error in _values(text, first_line):
         if error is not None:
             rejects.append(Reject(key, line, text[start:end][:MAX_RAW], error))
@@ -260,18 +355,15 @@ def parse_object(
             continue
         try:
             row = tuple(convert(c, _lookup(value, c)) for c in columns)
+            extra = _unmapped_record(key, line, value, tree)
         except BadValue as exc:
             rejects.append(Reject(key, line, text[start:end][:MAX_RAW], str(exc)))
             continue
         if all(v is None for v in row):
-            rejects.append(
-                Reject(
-                    key,
-                    line,
-                    text[start:end][:MAX_RAW],
-                    "record has no values: every field is null or missing",
-                )
-            )
+            reason = "record has no values: every field is null or missing"
+            if extra is not None:
+                reason += f" (it has only keys no column maps: {', '.join(extra.names[:5])})"
+            rejects.append(Reject(key, line, text[start:end][:MAX_RAW], reason))
             continue
         if requirements and (unmet := _unmet(row, requirements)):
             rejects.append(Reject(key, line, text[start:end][:MAX_RAW], unmet))
@@ -279,7 +371,9 @@ def parse_object(
         if len(present) < len(columns):
             present.update(c.name for c in columns if c.path[0] in value)
         rows.append((*row, key, line))
-    return Parsed(rows, rejects, present)
+        if extra is not None:
+            unmapped.append(extra)
+    return Parsed(rows, rejects, present, unmapped)
 
 
 def _requirement_checks(table: Table) -> list[tuple[int, int | None, str | None, str]]:

@@ -27,6 +27,7 @@ from loader.tables import META_COLUMNS, Column, Table
 SCHEMA = "staging"
 LEDGER = "load_ledger"
 REJECTS = "load_rejects"
+UNMAPPED = "load_unmapped"
 REMOVED_SUFFIX = "_removed"
 ADDED, REPLACED, WITHDRAWN = "added", "replaced", "withdrawn"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -56,6 +57,18 @@ REJECT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("raw_record", "text"),
     ("reason", "text"),
     ("rejected_at", "timestamp"),
+)
+# Keys of staged records that no column maps (schema drift), one row per record: joined to the
+# record's staged (or removed) row on (batch_id, object_key, line_number) = (_batch_id,
+# _source_key, _source_line), so a column added later can be filled without reading S3 again.
+UNMAPPED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("batch_id", "text"),
+    ("table_name", "text"),
+    ("object_key", "text"),
+    ("line_number", "bigint"),
+    ("unmapped_keys", "text"),  # their paths, comma-separated: experiment, page.referrer
+    ("unmapped_json", "text"),  # {"experiment": {...}}: exactly those keys, numbers as written
+    ("loaded_at", "timestamp"),
 )
 # Appended to a staging table's columns in its _removed twin.
 REMOVED_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -131,6 +144,7 @@ class Batch:
     source_uri: str
     rows: list[tuple] = field(default_factory=list)
     rejects: list[Any] = field(default_factory=list)  # records.Reject
+    unmapped: list[Any] = field(default_factory=list)  # records.Unmapped
     entries: list[LedgerEntry] = field(default_factory=list)
     delete_all: bool = False  # --full-refresh: replace the table's rows and ledger
     # objects whose staged rows this batch removes (a new version replaces them, or they were
@@ -234,6 +248,7 @@ class Destination(ABC):
             )
         statements.append(self.create_table_sql(LEDGER, list(LEDGER_COLUMNS), LEDGER_KEY))
         statements.append(self.create_table_sql(REJECTS, list(REJECT_COLUMNS)))
+        statements.append(self.create_table_sql(UNMAPPED, list(UNMAPPED_COLUMNS)))
         return statements
 
     def migrate_ledger_ddl(self) -> list[str]:
@@ -287,6 +302,7 @@ class Destination(ABC):
                 f"delete from {self.qualified(removed_table(table))}",  # noqa: S608
                 f"delete from {self.qualified(LEDGER)} where {where}",  # noqa: S608
                 f"delete from {self.qualified(REJECTS)} where {where}",  # noqa: S608
+                f"delete from {self.qualified(UNMAPPED)} where {where}",  # noqa: S608
             ]
         return statements
 

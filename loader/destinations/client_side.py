@@ -16,6 +16,8 @@ from loader.destinations.base import (
     LEDGER_COLUMNS,
     REJECT_COLUMNS,
     REJECTS,
+    UNMAPPED,
+    UNMAPPED_COLUMNS,
     Batch,
     Destination,
     LedgerEntry,
@@ -86,3 +88,17 @@ class ClientSideDestination(Destination):
             ]
             if reject_rows:
                 self.bulk_insert(REJECTS, list(REJECT_COLUMNS), reject_rows)
+            unmapped_rows = [
+                (
+                    batch.batch_id,
+                    table.name,
+                    u.key,
+                    u.line,
+                    ", ".join(u.names),
+                    u.json,
+                    batch.loaded_at,
+                )
+                for u in batch.unmapped
+            ]
+            if unmapped_rows:
+                self.bulk_insert(UNMAPPED, list(UNMAPPED_COLUMNS), unmapped_rows)

@@ -42,6 +42,7 @@ from loader.destinations.base import (
     CURRENT_LEDGER_SQL,
     LEDGER,
     REJECTS,
+    UNMAPPED,
     Batch,
     LedgerEntry,
     quote_ident,
@@ -68,7 +69,8 @@ RS_TYPES = {
     "timestamp": "timestamp",
 }
 PART_BYTES = 64 * 1024 * 1024  # a staged part: AWS advises 1 MB to 1 GB, one or more per slice
-INSERT_CHUNK = 500  # rows per multi-row INSERT of ledger and rejects rows
+INSERT_CHUNK = 500  # rows per multi-row INSERT of ledger, rejects and unmapped rows
+INSERT_CHUNK_BYTES = 4 * 1024 * 1024  # and text per INSERT (characters: up to 4 bytes each)
 MAX_TEXT_BYTES = 65_535  # Redshift's widest VARCHAR, in bytes
 # the origin a staged record starts with (a raw_line in the load errors is cut at 1,024 bytes)
 _ORIGIN = re.compile(r'\{"_source_key":\s*("(?:[^"\\]|\\.)*"),\s*"_source_line":\s*(\d+)')
@@ -150,6 +152,23 @@ def classify(exc: BaseException, doing: str) -> LoaderError:
 def _cut_utf8(text: str, limit: int) -> str:
     data = text.encode("utf-8", "surrogatepass")
     return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def _chunks(rows: list[tuple]) -> Iterator[list[tuple]]:
+    """Rows for one multi-row INSERT each: at most INSERT_CHUNK rows and about
+    INSERT_CHUNK_BYTES of text (a statement holds at most 16 MB on Redshift; a reject's raw
+    record or a record's unmapped keys can take 64 KB)."""
+    chunk: list[tuple] = []
+    size = 0
+    for row in rows:
+        row_size = sum(len(v) for v in row if isinstance(v, str))
+        if chunk and (len(chunk) >= INSERT_CHUNK or size + row_size > INSERT_CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += row_size
+    if chunk:
+        yield chunk
 
 
 def _json_default(value: object) -> str:
@@ -411,6 +430,7 @@ class RedshiftDestination(ClientSideDestination):
         index = len(batch.table.columns)  # _source_key follows the data columns
         batch.rows = [row for row in batch.rows if row[index] not in stale]
         batch.rejects = [r for r in batch.rejects if r.key not in stale]
+        batch.unmapped = [u for u in batch.unmapped if u.key not in stale]
         batch.entries = [e for e in batch.entries if e.key not in stale]
         batch.remove_keys = [k for k in batch.remove_keys if k not in stale]
         batch.skip_keys = sorted(stale)
@@ -436,7 +456,7 @@ class RedshiftDestination(ClientSideDestination):
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         if not rows:
             return
-        if table in (LEDGER, REJECTS):
+        if table in (LEDGER, REJECTS, UNMAPPED):
             self._insert_values(table, columns, rows)
             return
         names = [name for name, _ in columns][:-2]  # the batch's id and time come from SQL
@@ -453,8 +473,7 @@ class RedshiftDestination(ClientSideDestination):
     def _insert_values(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         names = ", ".join(quote_ident(name) for name, _ in columns)
         row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
+        for chunk in _chunks(rows):
             values = [
                 _cut_utf8(v, MAX_TEXT_BYTES) if isinstance(v, str) else v
                 for row in chunk

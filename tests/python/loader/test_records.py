@@ -136,6 +136,43 @@ def test_empty_object_file_gives_no_rows_and_no_errors() -> None:
 def test_missing_and_extra_keys() -> None:
     parsed = rows_of('{"ts": 5, "extra": {"nested": [1, 2]}}', EVENTS)
     assert parsed.rows[0][:4] == (None, 5, None, None)
+    [kept] = parsed.unmapped
+    assert (kept.key, kept.line, kept.names) == ("k.json", 1, ("extra",))
+    assert kept.json == '{"extra":{"nested":[1,2]}}'
+
+
+def test_unmapped_keys_keep_their_values_exactly_as_sent() -> None:
+    text = r'{"ts": 5, "b": 0.50, "a": 9007199254740993, "c": "caf\u00e9 \"q\"", "d": [true, null]}'
+    [kept] = rows_of(text, EVENTS).unmapped
+    assert kept.names == ("b", "a", "c", "d")  # in the record's order
+    assert kept.json == r'{"b":0.50,"a":9007199254740993,"c":"café \"q\"","d":[true,null]}'
+    assert json.loads(kept.json)["c"] == 'café "q"'
+    assert rows_of(json.dumps(song()), SONGS).unmapped == []  # every key mapped: nothing kept
+
+
+def test_unmapped_keys_inside_an_object_a_column_reads() -> None:
+    paths = json.dumps({"jsonpaths": ["$['ts']", "$['page']['name']"]})
+    table = events_table(paths.encode(), "paths.json")
+    parsed = rows_of('{"ts": 5, "page": {"name": "Home", "referrer": "x"}, "z": {}}', table)
+    assert parsed.rows[0][:2] == (5, "Home")
+    [kept] = parsed.unmapped
+    assert kept.names == ("page.referrer", "z")
+    assert kept.json == '{"page":{"referrer":"x"},"z":{}}'
+
+
+def test_unmapped_values_too_large_to_keep_are_listed_not_kept_and_the_record_stages() -> None:
+    parsed = rows_of(json.dumps({"ts": 5, "blob": "x" * 70_000, "b": 1}), EVENTS)
+    assert parsed.rows[0][:2] == (None, 5) and parsed.rejects == []
+    [listed] = parsed.unmapped
+    assert (listed.names, listed.json) == (("blob", "b"), None)
+    assert listed.not_kept == "70,017 bytes of JSON, more than 65,535"
+    [surrogate] = rows_of('{"ts": 5, "x": "\\ud800"}', EVENTS).unmapped
+    assert surrogate.json is None and "lone surrogate" in (surrogate.not_kept or "")
+
+
+def test_a_record_of_unmapped_keys_only_is_rejected_naming_them() -> None:
+    [reject] = rows_of('{"experiment": 1}', EVENTS).rejects
+    assert "only keys no column maps: experiment" in reject.reason
 
 
 def test_check_rejects_allows_up_to_max_errors() -> None:

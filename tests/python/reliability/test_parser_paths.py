@@ -3,7 +3,8 @@
 parser (Python alone, which takes CRLF files among others), over named mutations of a good
 record and seeded random ones.
 
-An outcome is the exact rows (values, object, line) and the lines rejected. A construct one path
+An outcome is the exact rows (values, object, line), the lines rejected and the keys no column
+maps (kept in staging.load_unmapped). A construct one path
 accepts and the other refuses is a defect (a trailing comma once was one).
 """
 
@@ -62,6 +63,13 @@ NAMED = {
     "song play with an empty user": BASE.replace(b'"userId": "7"', b'"userId": ""'),
     "song play with a null session": BASE.replace(b'"sessionId": 7', b'"sessionId": null'),
     "empty level": BASE.replace(b'"level": "paid"', b'"level": ""'),
+    "extra key": BASE[:-1] + b', "experiment": "b"}',
+    "extra object with exact numbers": BASE[:-1]
+    + b', "experiment": {"arm": "b", "share": 0.50, "id": 9007199254740993}}',
+    "extra keys only": b'{"experiment": 1, "x": [1, 2]}',
+    "extra key, null": BASE[:-1] + b', "experiment": null}',
+    "extra key and a missing column": BASE.replace(b'"auth": "Logged In", ', b"")[:-1]
+    + b', "experiment": true}',
     "logged out, empty level": BASE.replace(b'"userId": "7"', b'"userId": ""')
     .replace(b'"level": "paid"', b'"level": ""')
     .replace(b'"NextSong"', b'"Home"'),
@@ -96,7 +104,7 @@ def table(small_generated: Path):
     return events_table(document, "log_json_path.json")
 
 
-def outcome_fast(table, data: bytes) -> tuple[list[tuple], list[int]]:
+def outcome_fast(table, data: bytes) -> tuple[list[tuple], list[int], list[tuple]]:
     """What the fast path makes of an object: DuckDB's reader, the odd records in Python."""
     parser = FastParser(table)
     batch = parser.parse([(SourceObject(KEY, len(data), ""), data)])
@@ -110,15 +118,21 @@ def outcome_fast(table, data: bytes) -> tuple[list[tuple], list[int]]:
             else []
         )
         rows = sorted([*fast, *batch.python_rows], key=lambda row: row[-1])
-        return rows, sorted(r.line for r in batch.rejects)
+        unmapped = sorted((u.line, u.names, u.json) for u in batch.unmapped)
+        return rows, sorted(r.line for r in batch.rejects), unmapped
     finally:
         batch.drop()
         parser.con.close()
 
 
-def outcome_exact(table, data: bytes) -> tuple[list[tuple], list[int]]:
+def outcome_exact(table, data: bytes) -> tuple[list[tuple], list[int], list[tuple]]:
     parsed = parse_object(data, KEY, table)
-    return sorted(parsed.rows, key=lambda row: row[-1]), sorted(r.line for r in parsed.rejects)
+    unmapped = sorted((u.line, u.names, u.json) for u in parsed.unmapped)
+    return (
+        sorted(parsed.rows, key=lambda row: row[-1]),
+        sorted(r.line for r in parsed.rejects),
+        unmapped,
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
