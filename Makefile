@@ -84,6 +84,7 @@ bench: setup  ## run the benchmarks in bench/ and append the figures to bench/RE
 	$(BIN)/python -m bench.small_files
 	$(BIN)/python -m bench.incremental
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.dbt_tasks
 
 infra-up: setup  ## provision Redshift (see README: it costs money until infra-down)
 	$(BIN)/python -m infra up
