@@ -279,7 +279,12 @@ def load_client_side(
     chunks = chunk_by_bytes(todo, opts.batch_bytes, FIRST_BATCH_BYTES)
     if opts.full_refresh and not chunks:
         chunks = [[]]  # still clear the table
-    progress = Progress(f"loading {plan.table.name}", len(todo), enabled=opts.progress)
+    progress = Progress(
+        f"loading {plan.table.name}",
+        len(todo),
+        enabled=opts.progress,
+        total_bytes=sum(obj.size for obj in todo),
+    )
     connection = dest.parser_connection()  # type: ignore[attr-defined]
     parser = FastParser(plan.table, connection, opts.invalid_char, workdir=opts.workdir)
 
@@ -325,6 +330,7 @@ def load_client_side(
                 check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
                 check_fields(plan.table, parsed.present, parsed.rows)
                 commit_with_retries(dest, batch, opts)
+                progress.committed(parsed.rows, sum(o.size for o in objects))
                 log(
                     f"{plan.table.name}: committed batch {index + 1}/{len(chunks)} "
                     f"({parsed.rows:,} rows from {len(objects):,} objects)"
