@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loader.errors import ConfigError, LoaderError
-from loader.progress import Progress, log
+from loader.logs import log
+from loader.progress import Progress
 from loader.sources import S3Source, Source, open_source
 
 

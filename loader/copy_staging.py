@@ -21,8 +21,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from loader import logs
 from loader.destinations.base import Destination
 from loader.errors import ConfigError, LoaderError, TransientError, out_of_space
+from loader.logs import log
 from loader.pipeline import RunOptions, TableStats, run, summary_table
 from loader.profiles import (
     DuckDBConfig,
@@ -31,7 +33,6 @@ from loader.profiles import (
     load_env_file,
     load_target,
 )
-from loader.progress import log
 from loader.scratch import run_directory
 from loader.sources import Source, open_source
 from loader.tables import Table, events_table, songs_table
@@ -209,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-mb", type=int, default=256, help="commit every N MB of source data (default 256)"
     )
     tuning.add_argument("--no-progress", action="store_true", help="no progress bars")
+    output = tuning.add_mutually_exclusive_group()
+    output.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    output.add_argument(
+        "-v", "--verbose", action="store_true", help="also print each batch's details"
+    )
+    tuning.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("SPARKIFY_LOG_FORMAT", "text"),
+        help="text (default, or $SPARKIFY_LOG_FORMAT) or json: one object per event on "
+        "stderr with the run id, table, batch, rows and seconds, for a log pipeline",
+    )
     tuning.add_argument("--profiles-dir", type=Path, help="directory holding profiles.yml")
     tuning.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
@@ -276,28 +289,32 @@ def main(argv: Sequence[str] | None = None, report: list[TableStats] | None = No
     """The command line; ``report``, when given, receives each table's stats (the daily job
     records them in its run history)."""
     load_env_file()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_format not in ("text", "json"):
+        parser.error(f"--log-format {args.log_format!r} (or $SPARKIFY_LOG_FORMAT): text or json")
+    logs.configure(quiet=args.quiet, verbose=args.verbose, log_format=args.log_format)
     try:
         return _main(args, report)
     except LoaderError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        logs.error(str(exc), exit_code=exc.exit_code, kind=type(exc).__name__)
         if isinstance(exc, TransientError):
-            print(
+            logs.error(
                 "the unfinished batch was rolled back; committed batches are kept: rerun to "
                 "continue where it stopped",
-                file=sys.stderr,
+                event="hint",
             )
         return exc.exit_code
     except Exception as exc:  # a full disk surfaces wherever a write happens
         full = out_of_space(exc)
         if full is None or args.debug:
             raise
-        print(f"error: {full}", file=sys.stderr)
+        logs.error(str(full), exit_code=full.exit_code, kind=type(full).__name__)
         return full.exit_code
     except KeyboardInterrupt:
-        print("interrupted: nothing of the unfinished batch was committed", file=sys.stderr)
+        logs.error("interrupted: nothing of the unfinished batch was committed", exit_code=130)
         return 130
 
 
@@ -370,24 +387,52 @@ def _main(args: argparse.Namespace, report: list[TableStats] | None = None) -> i
         stats, warnings = run(dest, source, tables, opts, sys.stdout, schema)
     if report is not None:
         report.extend(stats)
-    for warning in warnings[:10]:
-        print(f"warning: {warning}", file=sys.stderr)
-    if len(warnings) > 10:
-        print(f"warning: ... and {len(warnings) - 10} more like these", file=sys.stderr)
+    shown = warnings if logs.settings.format == "json" else warnings[:10]
+    for warning in shown:
+        logs.warn(warning)
+    if len(warnings) > len(shown):
+        logs.warn(f"... and {len(warnings) - len(shown)} more like these")
     if not args.dry_run:
-        print(summary_table(stats))
         if not any(s.listed_files for s in stats):
-            print("nothing to load: the source holds no data objects (see warnings above)")
+            verdict = "nothing to load: the source holds no data objects (see warnings above)"
         elif not any(s.new_files or s.withdrawn_files for s in stats):
-            print("nothing new to load: every object is already in the ledger")
+            verdict = "nothing new to load: every object is already in the ledger"
+        else:
+            verdict = ""
+        if logs.settings.format == "json":
+            for s in stats:
+                logs.log(f"{s.table}: done", event="table_done", **table_fields(s))
+            if verdict:
+                logs.log(verdict, event="nothing_new")
+        elif logs.enabled("info"):
+            print(summary_table(stats))
+            if verdict:
+                print(verdict)
     changed = sum(s.changed_files for s in stats)
     if changed and not args.replace_changed and not args.full_refresh:
-        print(
-            f"error: {changed} object(s) changed after loading (see warnings above)",
-            file=sys.stderr,
-        )
+        logs.error(f"{changed} object(s) changed after loading (see warnings above)", exit_code=1)
         return 1
     return 0
+
+
+def table_fields(stats: TableStats) -> dict[str, object]:
+    """A table's figures for a JSON log event."""
+    return {
+        "table": stats.table,
+        "listed": stats.listed_files,
+        "new": stats.new_files,
+        "skipped": stats.skipped_files,
+        "changed": stats.changed_files,
+        "replaced": stats.replaced_files,
+        "withdrawn": stats.withdrawn_files,
+        "missing": stats.missing_files,
+        "rows": stats.rows,
+        "rejects": stats.rejects,
+        "unmapped_records": stats.unmapped_records,
+        "bytes": stats.bytes,
+        "batches": stats.batches,
+        "seconds": round(stats.seconds, 3),
+    }
 
 
 def _day(value: str) -> dt.date:

@@ -35,7 +35,8 @@ from loader.destinations.base import (
 )
 from loader.errors import ConfigError, DataError, TransientError, out_of_space
 from loader.fast_parse import FastParser, Prepared
-from loader.progress import Progress, log
+from loader.logs import debug, log
+from loader.progress import Progress
 from loader.records import Unmapped, check_rejects
 from loader.sources import Source, SourceObject
 from loader.tables import Table
@@ -329,11 +330,32 @@ def load_client_side(
                     )
                 check_rejects(batch.rejects, opts.max_errors - rejected_so_far, plan.table.name)
                 check_fields(plan.table, parsed.present, parsed.rows)
+                committing = time.monotonic()
                 commit_with_retries(dest, batch, opts)
-                progress.committed(parsed.rows, sum(o.size for o in objects))
+                size = sum(o.size for o in objects)
+                progress.committed(parsed.rows, size)
                 log(
                     f"{plan.table.name}: committed batch {index + 1}/{len(chunks)} "
-                    f"({parsed.rows:,} rows from {len(objects):,} objects)"
+                    f"({parsed.rows:,} rows from {len(objects):,} objects)",
+                    event="batch_committed",
+                    table=plan.table.name,
+                    batch=batch.batch_id,
+                    batch_number=index + 1,
+                    batches=len(chunks),
+                    rows=parsed.rows,
+                    rows_python=len(parsed.python_rows),
+                    rejects=len(batch.rejects),
+                    objects=len(objects),
+                    bytes=size,
+                    seconds=round(time.monotonic() - committing, 3),
+                )
+                debug(
+                    f"{plan.table.name}: batch {batch.batch_id}: {len(objects):,} object(s), "
+                    f"{size:,} bytes, {parsed.fast_rows:,} rows by DuckDB's reader and "
+                    f"{len(parsed.python_rows):,} by the exact parser, committed in "
+                    f"{time.monotonic() - committing:.2f} s",
+                    table=plan.table.name,
+                    batch=batch.batch_id,
                 )
             finally:
                 parsed.drop()
@@ -346,7 +368,15 @@ def load_client_side(
             stats.replaced_files += sum(1 for o in objects if o.key in replace)
             stats.batches += 1
             for reject in batch.rejects:
-                log(f"rejected {reject}")
+                log(
+                    f"rejected {reject}",
+                    event="rejected",
+                    table=plan.table.name,
+                    batch=batch.batch_id,
+                    key=reject.key,
+                    line=reject.line,
+                    reason=reject.reason,
+                )
     finally:
         progress.close()
 
@@ -506,7 +536,7 @@ def run(
     for table in tables:
         started = time.monotonic()
         stats = TableStats(table.name)
-        log(f"listing {source.uri}/{table.prefix}")
+        log(f"listing {source.uri}/{table.prefix}", event="listing", table=table.name)
         listed = source.list(table.prefix)
         dated = opts.dated and table.name in DATED_TABLES
         if dated:
@@ -579,7 +609,14 @@ def run(
         log(
             f"{table.name}: {len(listed):,} objects listed, {len(plan.new):,} new, "
             f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed, "
-            f"{len(plan.missing):,} missing"
+            f"{len(plan.missing):,} missing",
+            event="plan",
+            table=table.name,
+            listed=len(listed),
+            new=len(plan.new),
+            skipped=len(plan.skipped),
+            changed=len(plan.changed),
+            missing=len(plan.missing),
         )
         if opts.restage and dated and plan.skipped:
             # each loaded object again as a new version of itself: the ledger records the

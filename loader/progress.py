@@ -16,23 +16,13 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from loader import logs
+from loader.logs import CLEAR, log
+
 LOG_EVERY = 10.0  # seconds between progress lines when the output is not a terminal
 DRAW_EVERY = 0.1  # seconds between redraws on a terminal
-CLEAR = "\r\x1b[K"  # back to the start of the line and erase it
 
-_active: Progress | None = None  # the line drawn on a terminal now, if any
-_active_lock = threading.Lock()
-
-
-def log(message: str, stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
-    with _active_lock:
-        bar = _active if _active is not None and _active.stream is stream else None
-        if bar is not None:
-            stream.write(CLEAR)
-        print(f"{time.strftime('%H:%M:%S')} {message}", file=stream, flush=True)
-        if bar is not None:
-            bar.redraw()
+__all__ = ["CLEAR", "Progress", "log"]
 
 
 def _megabytes(count: int) -> str:
@@ -67,8 +57,9 @@ class Progress:
         self.label, self.total, self.unit = label, max(total, 0), unit
         self.total_bytes = max(total_bytes, 0)
         self.stream = stream or sys.stderr
-        self.enabled = enabled and total > 0
-        self.tty = self.stream.isatty()
+        self.enabled = enabled and total > 0 and logs.enabled("info")
+        # a line redrawn in place only for a person at a terminal, never in JSON logs
+        self.tty = self.stream.isatty() and logs.settings.format == "text"
         self.clock = clock
         self.width = width
         self.done = 0  # files read
@@ -96,15 +87,12 @@ class Progress:
             self._show(final=False)
 
     def close(self) -> None:
-        global _active
         with self._lock:
             if not self.enabled:
                 return
             self._show(final=True)
             if self.tty:
-                with _active_lock:
-                    if _active is self:
-                        _active = None
+                logs.show_line(None)
                 self.stream.write("\n")
                 self.stream.flush()
 
@@ -145,21 +133,31 @@ class Progress:
     def redraw(self) -> None:
         """Draw the line again (after a log line cleared it)."""
         width = self.width or shutil.get_terminal_size((80, 24)).columns
-        self.stream.write(CLEAR + self.line(width))
-        self.stream.flush()
+        logs.draw(self, self.line(width))
 
     def _show(self, final: bool) -> None:
-        global _active
         if not self.enabled:
             return
         now = self.clock()
         if self.tty:
             if final or now - self._last_draw >= DRAW_EVERY:
                 self._last_draw = now
-                with _active_lock:
-                    _active = self
-                    self.redraw()
+                logs.show_line(self)
+                self.redraw()
         elif now - self._last_log >= LOG_EVERY or (final and self._logged):
             # every LOG_EVERY seconds whatever the file count, and the end once it was logged
             self._last_log, self._logged = now, True
-            log(self.text(self.parts()), self.stream)
+            elapsed = max(now - self.started, 1e-9)
+            log(
+                self.text(self.parts()),
+                self.stream,
+                event="progress",
+                label=self.label,
+                files_read=self.done,
+                files=self.total,
+                bytes_committed=self.bytes_done,
+                bytes=self.total_bytes or None,
+                rows_committed=self.rows_done,
+                mb_per_s=round(self.bytes_done / elapsed / 1e6, 2),
+                seconds=round(elapsed, 1),
+            )

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from loader.progress import log
+from loader.logs import log
 
 PREFIX = "sparkify-run-"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python orchestration/daily.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loader import copy_staging
+from loader import copy_staging, logs
 from loader.errors import LoaderError
 from loader.pipeline import TableStats
 from loader.profiles import find_profiles, load_env_file, load_target
@@ -146,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         since_day=loader_options.since,
         until_day=loader_options.until,
     )
+    logs.settings.run_id = record.run_id  # the loader's log events carry the job's run id
     started = time.monotonic()
     try:
         with job_lock(lock_path(target, config)):

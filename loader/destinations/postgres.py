@@ -16,8 +16,8 @@ from loader.destinations.base import Batch, quote_ident, quote_literal
 from loader.destinations.client_side import ClientSideDestination
 from loader.errors import ConfigError, TransientError, out_of_space
 from loader.fast_parse import FAST_TABLE
+from loader.logs import log
 from loader.profiles import PostgresConfig
-from loader.progress import log
 
 PG_TYPES = {
     "text": "text",

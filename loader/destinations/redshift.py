@@ -57,8 +57,8 @@ from loader.errors import (
     out_of_space,
 )
 from loader.fast_parse import FAST_TABLE
+from loader.logs import log
 from loader.profiles import RedshiftConfig
-from loader.progress import log
 from loader.tables import Column
 
 RS_TYPES = {
