@@ -1,6 +1,8 @@
 """Provision and tear down Amazon Redshift for Sparkify.
 
-python -m infra up       # IAM role, security group, cluster or Serverless; writes sparkify.env
+python -m infra plan     # what `up` would create, and its cost per hour (reads only)
+python -m infra up       # the same plan, a confirmation (or --yes), then IAM role, security
+                         # group, cluster or Serverless; writes sparkify.env
 python -m infra status   # what exists, its state and its cost per hour
 python -m infra down     # deletes everything `up` created (and nothing else)
 """
@@ -21,7 +23,7 @@ from botocore.exceptions import (
 )
 
 from infra.config import InfraConfig, load_config
-from infra.stack import Clients, Stack
+from infra.stack import Clients, Plan, Stack
 from loader.errors import LoaderError
 
 EPILOG = """\
@@ -84,6 +86,16 @@ def write_env_file(config: InfraConfig, host: str, port: int, role_arn: str) -> 
     return config.env_file
 
 
+def confirm(plan: Plan) -> bool:
+    """Ask on a terminal; never assume a yes when nobody can answer."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(
+        f"create it, at about ${plan.cost:,.2f} per hour until `python -m infra down`? [y/N] "
+    )
+    return answer.strip().lower() in ("y", "yes")
+
+
 def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra",
@@ -92,8 +104,14 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "status", "down"])
+    parser.add_argument("command", choices=["plan", "up", "status", "down"])
     parser.add_argument("--config", type=Path, help="TOML file (default: infra.toml if present)")
+    parser.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="up: create what the plan shows without asking (for scripts and CI)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, need_password=args.command == "up")
@@ -101,6 +119,24 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
         if args.command == "status":
             print("\n".join(stack.status()))
             return 0
+        if args.command in ("plan", "up"):
+            plan = stack.plan()
+            print(f"plan for a {config.mode} Redshift in {config.region} (stack {config.name}):")
+            print("\n".join(f"  {line}" for line in plan.lines))
+            if args.command == "plan":
+                print(
+                    "nothing to create"
+                    if not plan.creates
+                    else "run `python -m infra up` to create it"
+                )
+                return 0
+            if plan.billable and not args.yes and not confirm(plan):
+                print(
+                    "error: nothing was created: creating a billable warehouse needs a yes "
+                    "(answer y, or pass --yes)",
+                    file=sys.stderr,
+                )
+                return 2
         if args.command == "up":
             print(f"provisioning a {config.mode} Redshift in {config.region} (stack {config.name})")
             outcome = stack.up()

@@ -70,6 +70,22 @@ class Outcome:
     role_arn: str | None = None
 
 
+@dataclass
+class Plan:
+    """What ``up`` would do: a line per resource, whether anything is created, and whether
+    that costs money (the warehouse itself; the role and security group are free)."""
+
+    lines: list[str] = field(default_factory=list)
+    creates: bool = False
+    billable: bool = False
+    cost: float = 0.0  # USD per hour once it exists (list price, us-west-2)
+
+    def add(self, line: str, create: bool = False, billable: bool = False) -> None:
+        self.lines.append(line)
+        self.creates |= create
+        self.billable |= billable
+
+
 def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
@@ -514,6 +530,64 @@ class Stack:
         self.delete_security_group(out)
         self.delete_role(out)
         return out
+
+    def plan(self) -> Plan:
+        """What ``up`` would create and what it finds already there, with the cost per hour of
+        the warehouse once it exists. Reads only; looks up no public IP."""
+        plan = Plan()
+        c = self.c
+        try:
+            self.aws.iam.get_role(RoleName=c.role_name)
+            plan.add(f"IAM role {c.role_name}: exists")
+        except ClientError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+            reads = ", ".join(f"s3://{s.bucket}/{s.prefix}".rstrip("/") for s in c.sources)
+            plan.add(f"IAM role {c.role_name}: create (Redshift may read {reads})", create=True)
+        cidr = c.allowed_cidr or "your public IP/32, looked up when created"
+        if self._find_group():
+            plan.add(f"security group {c.security_group_name}: exists")
+        else:
+            plan.add(
+                f"security group {c.security_group_name}: create (port {c.port} from {cidr})",
+                create=True,
+            )
+        if c.mode == "provisioned":
+            plan.cost = c.node_count * NODE_PRICE.get(c.node_type, 0.0)
+            cluster = self._cluster()
+            if cluster:
+                plan.add(f"cluster {c.cluster_id}: exists ({cluster.get('ClusterStatus')})")
+            else:
+                plan.add(
+                    f"cluster {c.cluster_id}: create {c.node_count} x {c.node_type}"
+                    + (", publicly accessible" if c.publicly_accessible else ""),
+                    create=True,
+                    billable=True,
+                )
+            plan.add(f"cost: about ${plan.cost:,.2f} per hour while the cluster exists")
+        else:
+            plan.cost = c.base_capacity * RPU_HOUR_PRICE
+            for what, name, found in (
+                ("namespace", c.namespace, self._namespace()),
+                ("workgroup", c.workgroup, self._workgroup()),
+            ):
+                if found:
+                    plan.add(f"{what} {name}: exists ({found.get('status', '?')})")
+                elif what == "namespace":
+                    plan.add(f"namespace {name}: create (database {c.database})", create=True)
+                else:
+                    plan.add(
+                        f"workgroup {name}: create {c.base_capacity} RPUs, usage limit "
+                        f"{c.usage_limit_rpu_hours} RPU-hours {c.usage_limit_period}",
+                        create=True,
+                        billable=True,
+                    )
+            cap = c.usage_limit_rpu_hours * RPU_HOUR_PRICE
+            plan.add(
+                f"cost: about ${plan.cost:,.2f} per hour while queries run, at most about "
+                f"${cap:,.2f} {c.usage_limit_period} (the usage limit)"
+            )
+        return plan
 
     def status(self) -> list[str]:
         lines = []

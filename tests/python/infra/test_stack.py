@@ -208,14 +208,14 @@ def test_cli_up_writes_the_env_file_without_secrets(
     monkeypatch.setenv("SPARKIFY_INFRA_ALLOWED_CIDR", "198.51.100.4/32")
     monkeypatch.setenv("SPARKIFY_INFRA_ENV_FILE", str(tmp_path / "sparkify.env"))
     monkeypatch.chdir(tmp_path)
-    assert main(["up"], clients=aws) == 0
+    assert main(["up", "--yes"], clients=aws) == 0
     out = capsys.readouterr().out
     env = (tmp_path / "sparkify.env").read_text()
     assert "SPARKIFY_REDSHIFT_HOST=sparkify-cluster." in env
     assert "SPARKIFY_REDSHIFT_IAM_ROLE=arn:aws:iam::" in env
     assert PASSWORD not in env and PASSWORD not in out
     assert "infra down" in out
-    assert main(["up"], clients=aws) == 0
+    assert main(["up", "--yes"], clients=aws) == 0
     assert "nothing to change" in capsys.readouterr().out
     assert main(["status"], clients=aws) == 0
     assert main(["down"], clients=aws) == 0
@@ -244,7 +244,7 @@ def test_aws_errors_become_one_clear_message(
         http_status_code=403,
     )
     with stub:
-        assert main(["up"], clients=aws) == 1
+        assert main(["up", "--yes"], clients=aws) == 1
     err = capsys.readouterr().err
     assert "GetRole failed: AccessDenied" in err and "what to do" in err
     assert "Traceback" not in err
@@ -388,3 +388,53 @@ def test_serverless_down_deletes_only_tagged_resources(aws: Clients, tmp_path: P
     stub.assert_no_pending_responses()
     assert "workgroup sparkify-workgroup: deleted" in outcome.lines
     assert "namespace sparkify-namespace: not ours, left alone" in outcome.lines
+
+
+def cli_env(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DBT_ENV_SECRET_REDSHIFT_PASSWORD", PASSWORD)
+    monkeypatch.setenv("SPARKIFY_INFRA_ALLOWED_CIDR", "198.51.100.4/32")
+    monkeypatch.setenv("SPARKIFY_INFRA_ENV_FILE", str(tmp_path / "sparkify.env"))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_plan_shows_what_up_would_create_and_its_cost_and_creates_nothing(
+    aws: Clients, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    cli_env(monkeypatch, tmp_path)
+    assert main(["plan"], clients=aws) == 0
+    out = capsys.readouterr().out
+    assert "IAM role sparkify-redshift-s3-read: create (Redshift may read s3://udacity-dend)" in out
+    assert "security group sparkify-redshift: create (port 5439 from 198.51.100.4/32)" in out
+    assert "cluster sparkify-cluster: create 2 x ra3.xlplus" in out
+    assert "cost: about $2.17 per hour while the cluster exists" in out
+    assert aws.redshift.describe_clusters()["Clusters"] == []  # plan reads only
+    assert aws.iam.list_roles()["Roles"] == []
+    assert main(["up", "--yes"], clients=aws) == 0
+    capsys.readouterr()
+    assert main(["plan"], clients=aws) == 0
+    out = capsys.readouterr().out
+    assert "cluster sparkify-cluster: exists (available)" in out and "nothing to create" in out
+
+
+def test_up_asks_before_creating_a_billable_warehouse(
+    aws: Clients, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    cli_env(monkeypatch, tmp_path)
+    # nobody at a terminal (cron, CI) and no --yes: refused, nothing created
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["up"], clients=aws) == 2
+    assert "creating a billable warehouse needs a yes" in capsys.readouterr().err
+    assert aws.iam.list_roles()["Roles"] == [] and not (tmp_path / "sparkify.env").exists()
+    # at a terminal: the answer decides
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    questions: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda q: questions.append(q) or "n")
+    assert main(["up"], clients=aws) == 2
+    assert "about $2.17 per hour" in questions[0]
+    assert aws.redshift.describe_clusters()["Clusters"] == []
+    monkeypatch.setattr("builtins.input", lambda q: "y")
+    assert main(["up"], clients=aws) == 0
+    assert len(aws.redshift.describe_clusters()["Clusters"]) == 1
+    # everything exists: nothing billable to create, so no question
+    monkeypatch.setattr("builtins.input", lambda q: pytest.fail("asked again"))
+    assert main(["up"], clients=aws) == 0
