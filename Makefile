@@ -13,6 +13,8 @@ export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' sparkify.env)
 endif
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
+# dbt's colours only on a terminal (dbt_project.yml turns them off for cron and CI logs)
+DBT_COLOURS = DBT_USE_COLORS=$${DBT_USE_COLORS:-$$(test -t 1 && echo true || echo false)}
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
 .PHONY: setup demo report real-data daily airflow-venv test check lint docs bench infra-up infra-status infra-down clean help
@@ -35,7 +37,7 @@ $(DEMO_DATA)/log_json_path.json: | $(STAMP)
 
 demo: setup $(DEMO_DATA)/log_json_path.json  ## generate demo data, stage it, build and test the warehouse, print the answers
 	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(DEMO_DATA)
-	$(BIN)/dbt build --target $(TARGET)
+	$(DBT_COLOURS) $(BIN)/dbt build --target $(TARGET)
 	$(BIN)/python -m insights --target $(TARGET)
 
 report: setup  ## print the analysts' answers and write the dashboards for TARGET
@@ -44,7 +46,7 @@ report: setup  ## print the analysts' answers and write the dashboards for TARGE
 REAL_DATA ?= s3://udacity-dend
 real-data: setup  ## the whole pipeline on the real public data (REAL_DATA=s3://udacity-dend or a local copy)
 	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(REAL_DATA)
-	$(BIN)/dbt build --target $(TARGET)
+	$(DBT_COLOURS) $(BIN)/dbt build --target $(TARGET)
 	$(BIN)/python -m insights --target $(TARGET)
 
 SOURCE ?= $(or $(SPARKIFY_SOURCE),s3://udacity-dend)
@@ -66,7 +68,7 @@ test: setup airflow-venv  ## run the whole test suite (Python and dbt, DuckDB an
 	$(BIN)/python -m pytest
 
 check: setup  ## every data test over every row of TARGET (a build's own tests check what it changed)
-	$(BIN)/dbt test --target $(TARGET) --vars '{full_checks: true}'
+	$(DBT_COLOURS) $(BIN)/dbt test --target $(TARGET) --vars '{full_checks: true}'
 
 lint: setup  ## ruff and sqlfluff (both branches of the incremental models)
 	$(BIN)/ruff check .
@@ -75,8 +77,8 @@ lint: setup  ## ruff and sqlfluff (both branches of the incremental models)
 	$(BIN)/sqlfluff lint models tests/dbt --config .sqlfluff-incremental
 
 docs: setup  ## generate the dbt docs site and serve it on http://127.0.0.1:8080
-	$(BIN)/dbt docs generate --target $(TARGET)
-	$(BIN)/dbt docs serve --target $(TARGET) --host 127.0.0.1 --port 8080 --no-browser
+	$(DBT_COLOURS) $(BIN)/dbt docs generate --target $(TARGET)
+	$(DBT_COLOURS) $(BIN)/dbt docs serve --target $(TARGET) --host 127.0.0.1 --port 8080 --no-browser
 
 bench: setup  ## run the benchmarks in bench/ and append the figures to bench/RESULTS.md
 	$(BIN)/python -m bench.real_data

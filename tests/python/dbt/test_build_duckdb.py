@@ -332,3 +332,41 @@ def test_data_tests_check_what_changed_and_make_check_checks_everything(
         )
     scoped = dbt(*tests, target_dir=tmp_path, check=False)
     assert scoped.returncode == 1 and "unique_int_events_event_id" in scoped.stdout
+
+
+def test_a_build_before_any_load_says_run_the_loader_first(
+    profiles_dir: Path, tmp_path: Path
+) -> None:
+    result = dbt("build", target_dir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert (
+        "staging.load_ledger, staging.staging_events, staging.staging_songs not found in dev "
+        "(duckdb): run the loader first"
+    ) in result.stdout, result.stdout[-3000:]
+    assert "SKIP=" not in result.stdout  # stopped before any node, not 60 skips
+    # a build of the seed alone needs nothing staged
+    assert (
+        "run the loader first"
+        not in dbt(
+            "build", "--select", "pages", "--exclude-resource-type", "test", target_dir=tmp_path
+        ).stdout
+    )
+
+
+def test_dbt_writes_no_escape_codes_when_its_output_is_not_a_terminal(
+    profiles_dir: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DBT_USE_COLORS"}
+    env.update(DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"))
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "build", "--select", "pages"],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "Running with dbt" in result.stdout
+    assert "\x1b[" not in result.stdout + result.stderr  # a cron or CI log stays plain text
