@@ -72,6 +72,10 @@ def _refused(result) -> StepResult:
     return StepResult(code=3 if is_transient(message) else 2, message=message)
 
 
+# macros/publish: a build that does not pass publishes nothing
+NOT_PUBLISHED = "analytics was not published and still holds the last build that passed"
+
+
 def build(target: str, profiles_dir: Path, extra: list[str] | None = None) -> StepResult:
     """``dbt build`` as a scheduled job runs it: the seed, the models and every data test."""
     # unit tests check the code, not the data: they belong to CI and deploys
@@ -98,14 +102,19 @@ def build(target: str, profiles_dir: Path, extra: list[str] | None = None) -> St
             elif status == "error":
                 step.failed_models.append(f"{where}: {_first_line(node_result.message)}")
     if step.failed_models:
-        step.message = f"{len(step.failed_models)} model(s) failed: " + "; ".join(
-            step.failed_models[:3]
+        step.message = (
+            f"{len(step.failed_models)} model(s) failed: "
+            + "; ".join(step.failed_models[:3])
+            + f". {NOT_PUBLISHED}"
         )
         transient = all(is_transient(m) for m in step.failed_models)
         step.code = 3 if transient else 2
     elif step.failed_tests:
-        step.message = f"{len(step.failed_tests)} test(s) failed: " + "; ".join(
-            step.failed_tests[:3]
+        step.message = (
+            f"{len(step.failed_tests)} test(s) failed: "
+            + "; ".join(step.failed_tests[:3])
+            + f". {NOT_PUBLISHED}: the failing rows are in analytics_audit (dbt test --select "
+            "<test> --store-failures keeps them)"
         )
         step.code = 1
     elif not result.success:

@@ -29,13 +29,15 @@
     {#- on-run-start: the tables exist before any model reads or writes them -#}
     {% if execute and flags.WHICH in ['build', 'run', 'test', 'retry'] %}
         {% do adapter.create_schema(sparkify_build_ledger()) %}
-        {#- build_changes holds only the latest builds' keys: a table of an older layout is
-            replaced (the next build of each model fills it again) -#}
+        {#- build_changes holds the changes not yet audited: a table of an older layout is
+            replaced by one that says "everything" for every model (the next tests check every
+            row, and the next publish copies each mart whole) -#}
         {%- set columns = run_query(
             "select column_name from information_schema.columns "
             ~ "where table_schema = 'staging' and table_name = 'build_changes'"
         ).columns[0].values() | map('lower') | list -%}
-        {%- if columns and 'is_removed' not in columns %}
+        {%- set relayout = columns and 'audited_by' not in columns -%}
+        {%- if relayout %}
         drop table {{ sparkify_build_changes() }};
         {%- endif %}
         create table if not exists {{ sparkify_build_ledger() }} (
@@ -51,8 +53,15 @@
             key_value varchar(1024),
             prune_value varchar(64),
             is_removed boolean,
-            invocation_id varchar(64)
+            invocation_id varchar(64),
+            audited_by varchar(64)
         )
+        {%- if relayout %};
+        insert into {{ sparkify_build_changes() }}
+            (model_name, key_value, prune_value, is_removed, invocation_id, audited_by)
+        select distinct model_name, null, null, null, '{{ invocation_id }}', null
+        from {{ sparkify_build_ledger() }}
+        {%- endif %}
     {% endif %}
 {%- endmacro %}
 
@@ -291,18 +300,22 @@
 {%- endmacro %}
 
 {% macro sparkify_record_changes(changed=none) -%}
-    {#- Replace what staging.build_changes says this model's latest build changed: the rows
-        (key_value, prune_value, is_removed) of the query `changed`, or, for a full build, one
-        row of nulls ("everything"). The scoped data tests read it (macros/tests). -#}
-    delete from {{ sparkify_build_changes() }} where model_name = '{{ this.name }}';
+    {#- Add to what staging.build_changes says this model changed since its changes were last
+        audited: the rows (key_value, prune_value, is_removed) of the query `changed`, or, for
+        a full build, one row of nulls ("everything", which replaces the rest). Changes a build
+        whose tests failed made stay unaudited, so the next build's tests check them again and
+        its publish carries them (macros/publish); the last audited ones are kept until the
+        model's next build, to look at. The scoped data tests read it (macros/tests). -#}
+    delete from {{ sparkify_build_changes() }} where model_name = '{{ this.name }}'
+    {%- if changed is not none %} and audited_by is not null{% endif %};
     insert into {{ sparkify_build_changes() }}
-        (model_name, key_value, prune_value, is_removed, invocation_id)
+        (model_name, key_value, prune_value, is_removed, invocation_id, audited_by)
     {%- if changed is none %}
-    select '{{ this.name }}', null, null, null, '{{ invocation_id }}'
+    select '{{ this.name }}', null, null, null, '{{ invocation_id }}', null
     {%- else %}
     select distinct
         '{{ this.name }}', changed.key_value, changed.prune_value, changed.is_removed,
-        '{{ invocation_id }}'
+        '{{ invocation_id }}', cast(null as varchar(64))
     from ({{ changed }}) as changed
     {%- endif %}
 {%- endmacro %}

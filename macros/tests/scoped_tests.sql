@@ -2,10 +2,11 @@
     Data tests that cost what changed.
 
     A generic test on a model built with the changed_keys strategy checks only the rows of the
-    keys its latest build changed (staging.build_changes), which still catches a new row that
+    keys its builds changed since they were last audited (staging.build_changes: the latest
+    build's, and those of earlier builds whose tests failed), which still catches a new row that
     collides with an old one: both have the key. A relationships test also checks the rows
-    whose foreign key the parent's latest build removed, so a parent key that disappears under
-    old rows is caught too (a parent row rebuilt under its key cannot break one). After a full
+    whose foreign key the parent's unaudited builds removed, so a parent key that disappears
+    under old rows is caught too (a parent row rebuilt under its key cannot break one). After a full
     build, and with `--vars '{full_checks: true}'` (`make check`), every test checks every row.
 -#}
 
@@ -61,11 +62,11 @@
 {% macro sparkify_changed_keys_filter(
     model_name, column, node=none, prune=none, removed_only=false, prune_as=none
 ) -%}
-    {#- A predicate on `column`: it holds a key the latest build of `model_name` changed (typed
+    {#- A predicate on `column`: it holds a key the unaudited builds of `model_name` changed (typed
         as that model's key), bounded by the model's `prune` column when given (every row of a
         key has the same value there, so zone maps skip the rest; `prune_as` names the column
         that holds those values in the filtered relation, default `prune`); with `removed_only`, a key
-        that build removed. 'false' when that build changed (or removed) nothing; 'true' when it
+        those builds removed. 'false' when that build changed (or removed) nothing; 'true' when it
         was a full one, with full_checks, or compiling without a warehouse. -#}
     {%- if not execute or flags.INTROSPECT == false or sparkify_full_checks() -%}
         {{ return('true') }}
@@ -82,24 +83,26 @@
             count(case when key_value is null then 1 end),
             count(case when is_removed then 1 end)
         from {{ changes }}
-        where model_name = '{{ model_name }}'
+        where model_name = '{{ model_name }}' and audited_by is null
     {%- endset -%}
     {%- set changed, full, removed = run_query(counts).rows[0] -%}
     {%- if full > 0 -%}
         {{ return('true') }}
     {%- elif changed == 0 or (removed_only and removed == 0) -%}
-        {{ return('false') }}  {#- the latest build changed nothing: nothing to check -#}
+        {{ return('false') }}  {#- nothing changed since the last audit: nothing to check -#}
     {%- endif -%}
     {%- set keys -%}
         select cast(changed.key_value as {{ key_type }}) from {{ changes }} as changed
-        where changed.model_name = '{{ model_name }}'{{ ' and changed.is_removed' if removed_only }}
+        where changed.model_name = '{{ model_name }}' and changed.audited_by is null
+            {{- ' and changed.is_removed' if removed_only }}
     {%- endset -%}
     {%- set predicate = column ~ ' in (' ~ keys ~ ')' -%}
     {%- if prune -%}
         {%- set prune_type = node.columns[prune].data_type -%}
         {%- set bounds -%}
             (select cast(changed.prune_value as {{ prune_type }}) as prune_value
-            from {{ changes }} as changed where changed.model_name = '{{ model_name }}')
+            from {{ changes }} as changed
+            where changed.model_name = '{{ model_name }}' and changed.audited_by is null)
         {%- endset -%}
         {%- set predicate = sparkify_within(prune_as or prune, bounds, 'prune_value')
             ~ ' and ' ~ predicate -%}

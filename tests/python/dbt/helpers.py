@@ -33,20 +33,23 @@ def dbt(*args: str, target_dir: Path, check: bool = True) -> subprocess.Complete
     return result
 
 
-def mart_rows(fetch, exclude: tuple[str, ...] = ("staged_at",)) -> dict[str, list[tuple]]:
-    """Every mart's rows, sorted, without the columns that record load times."""
+def mart_rows(
+    fetch, exclude: tuple[str, ...] = ("staged_at",), schema: str = "analytics"
+) -> dict[str, list[tuple]]:
+    """Every mart's rows, sorted, without the columns that record load times: as analysts read
+    them (`analytics`, what was published), or as dbt built them (`analytics_audit`)."""
     tables = {}
     for table in MARTS:
         columns = [
             c
             for c in fetch(
                 "select column_name from information_schema.columns "
-                f"where table_schema = 'analytics' and table_name = '{table}' "
+                f"where table_schema = '{schema}' and table_name = '{table}' "
                 "order by ordinal_position"
             )
             if c[0] not in exclude
         ]
         names = ", ".join(f'"{c[0]}"' for c in columns)
-        rows = fetch(f'select {names} from analytics."{table}"')
+        rows = fetch(f'select {names} from {schema}."{table}"')
         tables[table] = sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
     return tables

@@ -327,7 +327,7 @@ def test_data_tests_check_what_changed_and_make_check_checks_everything(
     assert full.returncode == 1 and "unique_int_events_event_id" in full.stdout
     with duckdb.connect(str(path)) as con:  # as if the latest build had written it
         con.execute(
-            "insert into staging.build_changes values ('int_events', ?, ?, false, 'broken')",
+            "insert into staging.build_changes values ('int_events', ?, ?, false, 'broken', null)",
             [old_id, str(old_ts)],
         )
     scoped = dbt(*tests, target_dir=tmp_path, check=False)

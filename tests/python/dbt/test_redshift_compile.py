@@ -49,7 +49,7 @@ def test_every_model_analysis_and_test_compiles_to_redshift_sql(
     ]
     assert not problems, "\n".join(problems)
     songplays = next(p for p in compiled if p.stem == "songplays").read_text()
-    assert ('from "dev"."analytics"."songplays"' in songplays) == (incremental == "true")
+    assert ('from "dev"."analytics_audit"."songplays"' in songplays) == (incremental == "true")
     assert "dateadd(" in next(p for p in compiled if p.stem == "stg_events").read_text()
 
 
@@ -103,3 +103,36 @@ def test_redshift_configs_set_dist_and_sort_keys(offline_redshift, tmp_path: Pat
     for name, config in configs.items():
         if config["materialized"] == "incremental":
             assert config["incremental_strategy"] == "changed_keys", name
+
+
+def test_the_publish_transaction_compiles_to_redshift_sql(offline_redshift, tmp_path: Path) -> None:
+    """macros/publish on Redshift: one transaction, locked, each way of publishing a mart."""
+    pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
+    plan = (
+        "[{'name': 'songplays', 'how': 'delta'}, {'name': 'songs', 'how': 'copy'},"
+        " {'name': 'time', 'how': 'replace'}, {'name': 'users', 'how': 'none'}]"
+    )
+    inline = f"{{{{ sparkify_publish_sql({plan}, ['songplays', 'songs', 'time', 'users']) }}}}"
+    result = dbt(
+        "compile",
+        "--target",
+        "redshift",
+        "--no-introspect",
+        "--no-populate-cache",
+        "--inline",
+        inline,
+        target_dir=tmp_path,
+    )
+    sql = result.stdout.split("Compiled inline node is:", 1)[1]
+    sql = sql[: sql.index("commit") + len("commit")]
+    assert redshift_problems(sql, "publish") == []
+    statements = [s.strip().split("\n")[0] for s in sql.split(";") if s.strip()]
+    assert statements[0] == "begin" and statements[-1] == "commit"
+    assert statements[1] == 'lock "dev"."staging"."build_changes"'
+    # LIKE keeps the audited table's distribution, sort key, encodings and not-null columns
+    assert 'create table "dev"."analytics"."time" (like "dev"."analytics_audit"."time")' in sql
+    assert 'delete from "dev"."analytics"."songs"' in statements
+    assert '"dev"."analytics"."users"' not in sql  # nothing changed: not touched
+    assert 'update "dev"."staging"."build_changes" set audited_by' in sql

@@ -132,7 +132,7 @@ def test_redshift_compiled_models_and_analyses_give_the_postgres_rows(
     con.autocommit = True
     with con.cursor() as cur:
         cur.execute(SHIMS)
-        cur.execute("create schema staging_rs; create schema analytics_rs")
+        cur.execute("create schema staging_rs; create schema analytics_audit_rs")
         cur.execute("set search_path = public, redshift_shims")
         for node in in_order(models):
             kind = "view" if node["config"]["materialized"] == "view" else "table"

@@ -150,15 +150,19 @@ def test_a_failing_data_test_exits_1_naming_it(
 ) -> None:
     first = daily("--source", str(small_generated), "--skip-freshness", tmp_path=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    with duckdb.connect(os.environ["SPARKIFY_DUCKDB_PATH"]) as con:  # damage the fact table
+    with duckdb.connect(os.environ["SPARKIFY_DUCKDB_PATH"]) as con:  # damage the built fact
         con.execute(
-            "delete from analytics.songplays where songplay_id = "
-            "(select min(songplay_id) from analytics.songplays)"
+            "delete from analytics_audit.songplays where songplay_id = "
+            "(select min(songplay_id) from analytics_audit.songplays)"
         )
+        published = con.execute("select count(*) from analytics.songplays").fetchone()
     # a plain build checks what it changed (nothing); the weekly audit checks every row
     audit = daily("--steps", "build", "--full-checks", "--skip-freshness", tmp_path=tmp_path)
     assert audit.returncode == 1, audit.stderr[-3000:]
     assert "assert_songplays_reconcile_with_int_events" in audit.stderr
+    assert "analytics was not published and still holds the last build that passed" in audit.stderr
+    with duckdb.connect(os.environ["SPARKIFY_DUCKDB_PATH"]) as con:  # analysts see no damage
+        assert con.execute("select count(*) from analytics.songplays").fetchone() == published
     record = runs()[-1]
     assert record["outcome"] == "data_error" and record["tests_failed"] == 1
     assert record["job"] == "daily build"

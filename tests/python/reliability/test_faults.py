@@ -268,7 +268,7 @@ def test_dbt_killed_half_way_then_plain_rerun_is_green_and_exact(
     )
     assert process.stdout is not None
     for out_line in process.stdout:
-        if "OK created sql incremental model analytics.songplays" in out_line:
+        if "OK created sql incremental model analytics_audit.songplays" in out_line:
             process.send_signal(signal.SIGKILL)
             break
     process.wait(timeout=300)
