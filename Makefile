@@ -44,7 +44,10 @@ report: setup  ## print the analysts' answers and write the dashboards for TARGE
 	$(BIN)/python -m insights --target $(TARGET)
 
 REAL_DATA ?= s3://udacity-dend
-real-data: setup  ## the whole pipeline on the real public data (REAL_DATA=s3://udacity-dend or a local copy)
+# the real data gets a DuckDB warehouse of its own: the demo's stays sparkify.duckdb
+REAL_WAREHOUSE ?= sparkify-real.duckdb
+real-data: export SPARKIFY_DUCKDB_PATH ?= $(REAL_WAREHOUSE)
+real-data: setup  ## the whole pipeline on the real public data (REAL_DATA=s3://udacity-dend or a local copy), into sparkify-real.duckdb
 	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(REAL_DATA)
 	$(DBT_COLOURS) $(BIN)/dbt build --target $(TARGET)
 	$(BIN)/python -m insights --target $(TARGET)
@@ -97,5 +100,5 @@ infra-status: setup  ## what exists, its state and cost per hour
 infra-down: setup  ## delete everything infra-up created
 	$(BIN)/python -m infra down
 
-clean:  ## remove the build outputs and the demo warehouse (keeps .venv and data)
-	rm -rf target logs reports sparkify.duckdb sparkify.duckdb.wal
+clean:  ## remove the build outputs and the demo and real-data warehouses (keeps .venv and data)
+	rm -rf target logs reports sparkify.duckdb sparkify.duckdb.wal sparkify-real.duckdb sparkify-real.duckdb.wal

@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "staging.<table>_removed and the ledger records the replacement",
     )
     p.add_argument(
+        "--add-source",
+        action="store_true",
+        help="stage this source beside the data another source staged (by default the loader "
+        "refuses to mix two sources in one warehouse, such as the demo data and the real data)",
+    )
+    p.add_argument(
         "--withdraw-missing",
         action="store_true",
         help="remove the staged rows of objects loaded before that the source no longer "
@@ -373,6 +379,7 @@ def _main(args: argparse.Namespace, report: list[TableStats] | None = None) -> i
         since=args.since,
         until=args.until,
         restage=args.restage,
+        add_source=args.add_source,
     )
     where = (
         f" {Path(config.path).resolve()}"

@@ -94,6 +94,22 @@ where recency = 1 and change <> '{WITHDRAWN}'
 """  # noqa: S608 - constants only
 
 
+# Where the objects staged now came from (each object's latest change, withdrawn ones left out).
+STAGED_SOURCES_SQL = f"""
+select distinct source_uri
+from (
+    select
+        source_uri,
+        change,
+        row_number() over (
+            partition by table_name, object_key order by loaded_at desc, batch_id desc
+        ) as recency
+    from {SCHEMA}.{LEDGER}
+) as changes
+where recency = 1 and change <> '{WITHDRAWN}'
+"""  # noqa: S608 - constants only
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier; only plain lower-case names are ever generated, but quote anyway."""
     return '"' + name.replace('"', '""') + '"'
@@ -207,6 +223,12 @@ class Destination(ABC):
             return {}
         rows = self.query(CURRENT_LEDGER_SQL, (table,))
         return {r[0]: LedgerEntry(*r) for r in rows}
+
+    def staged_sources(self) -> set[str]:
+        """The sources (``--source`` roots) the objects staged now were loaded from."""
+        if self.table_columns(LEDGER) is None:
+            return set()
+        return {r[0] for r in self.query(STAGED_SOURCES_SQL) if r[0]}
 
     def has_batch(self, table: str, batch_id: str) -> bool:
         """Whether the ledger holds a change committed by ``batch_id`` (after a lost commit)."""

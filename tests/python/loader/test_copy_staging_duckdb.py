@@ -91,6 +91,38 @@ def test_full_refresh_replaces_everything(data: Path, profiles_dir: Path) -> Non
     assert duck_counts() == before
 
 
+def test_a_second_source_is_refused_unless_replacing_or_added_on_purpose(
+    data: Path, small_generated: Path, tmp_path: Path, profiles_dir: Path, capsys
+) -> None:
+    """The demo's data and the real data in one warehouse would blend in every answer."""
+    other = tmp_path / "other"  # another source, none of whose keys the first one has
+    copy_days(small_generated, other, days=[], songs=False)
+    day = sorted((data / "log_data").rglob("*.json"))[0]
+    write_events(
+        other / "log_data" / "2019" / "01" / "2019-01-01-events.json",
+        [json.loads(line) for line in day.read_text().splitlines()[:5]],
+    )
+    assert stage("--source", str(data)) == 0
+    before = duck_counts()
+    capsys.readouterr()
+    assert stage("--source", str(other)) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"this warehouse holds data staged from {data.resolve()}; staging {other.resolve()}" in err
+    )
+    assert "--full-refresh" in err and "--add-source" in err and "Traceback" not in err
+    assert duck_counts() == before  # nothing staged, nothing lost
+    assert stage("--source", str(data)) == 0  # the first source goes on as before
+    assert stage("--source", str(other), "--add-source") == 0  # both, on purpose
+    with duck() as con:
+        assert con.execute(
+            "select count(distinct source_uri) from staging.load_ledger"
+        ).fetchone() == (2,)
+    assert stage("--source", str(other), "--full-refresh") == 0  # the second replaces both
+    assert duck_counts()["staging_events"] == source_counts(other)["staging_events"]
+    assert stage("--source", str(other)) == 0
+
+
 def test_bad_record_refuses_the_batch_and_names_file_line_reason(
     data: Path, profiles_dir: Path, capsys
 ) -> None:
