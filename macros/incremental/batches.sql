@@ -25,6 +25,11 @@
     {{ return(api.Relation.create(database=target.database, schema='staging', identifier='build_changes')) }}
 {%- endmacro %}
 
+{% macro sparkify_build_runs() -%}
+    {#- one row per dbt build, test or run: when, whether it passed, what it published -#}
+    {{ return(api.Relation.create(database=target.database, schema='staging', identifier='build_runs')) }}
+{%- endmacro %}
+
 {% macro sparkify_create_build_ledger() -%}
     {#- on-run-start: the tables exist before any model reads or writes them -#}
     {% if execute and flags.WHICH in ['build', 'run', 'test', 'retry'] %}
@@ -47,6 +52,15 @@
             invocation_id varchar(64),
             build_kind varchar(16),
             recorded_at timestamp
+        ){{ sparkify_small_table_options() }};
+        create table if not exists {{ sparkify_build_runs() }} (
+            invocation_id varchar(64),
+            command varchar(16),
+            started_at timestamp,
+            finished_at timestamp,
+            outcome varchar(16),
+            published varchar(4096),
+            failed varchar(4096)
         ){{ sparkify_small_table_options() }};
         create table if not exists {{ sparkify_build_changes() }} (
             model_name varchar(256),

@@ -37,7 +37,7 @@
             {%- do log(published ~ " not published: dbt run builds " ~ sparkify_audit_schema()
                 ~ " without testing it; dbt build (or dbt test) audits and publishes", info=true) -%}
         {%- endif -%}
-        {{ return('') }}
+        {{ return(sparkify_record_run('untested')) }}
     {%- endif -%}
     {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
     {%- set skipped = results | selectattr('status', 'equalto', 'skipped') | list -%}
@@ -54,11 +54,16 @@
         {%- endfor -%}
         {%- do log("  see the failing rows with dbt test --select <name> --store-failures; the next "
             ~ "dbt build tests these changes again and publishes them once they pass", info=true) -%}
-        {{ return('') }}
+        {%- set names = [] -%}
+        {%- for result in failed -%}
+            {%- do names.append(result.node.resource_type ~ ' ' ~ result.node.name ~ ' ('
+                ~ result.status ~ ')') -%}
+        {%- endfor -%}
+        {{ return(sparkify_record_run('failed', failed=names[:20] | join('; '))) }}
     {%- endif -%}
     {%- set audited = sparkify_audited_models(results) -%}
     {%- if not audited -%}
-        {{ return('') }}
+        {{ return(sparkify_record_run('passed')) }}
     {%- endif -%}
     {%- set plan = sparkify_publish_plan(audited) -%}
     {%- set changed = plan | rejectattr('how', 'equalto', 'none') | list -%}
@@ -74,6 +79,30 @@
     {#- the reads above opened a transaction on this connection: the publish is one of its own -#}
     {%- do adapter.commit() -%}
     {{ return(sparkify_publish_sql(plan, audited | map(attribute='name') | list)) }}
+{%- endmacro %}
+
+{% macro sparkify_record_run(outcome, published=[], failed='', in_transaction=false) -%}
+    {#- The row of staging.build_runs for this invocation (the report's provenance reads it):
+        its own transaction, or a statement of the caller's. -#}
+    {%- set now = modules.datetime.datetime.now(modules.pytz.utc) -%}
+    {%- set insert -%}
+    insert into {{ sparkify_build_runs() }}
+        (invocation_id, command, started_at, finished_at, outcome, published, failed)
+    values (
+        '{{ invocation_id }}', '{{ flags.WHICH }}',
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp),
+        cast('{{ now.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp),
+        '{{ outcome }}', '{{ published | join(", ") }}', '{{ failed[:4000] | replace("'", "''") }}'
+    )
+    {%- endset -%}
+    {%- if in_transaction -%}
+        {{ return(insert) }}
+    {%- endif -%}
+    {#- nothing was read on this connection since dbt cleared it for the hooks: no
+        transaction is open, so this is one of its own -#}
+    {{ return('begin;
+' ~ insert ~ ';
+commit') }}
 {%- endmacro %}
 
 {% macro sparkify_audited_models(results) -%}
@@ -189,6 +218,8 @@
     update {{ changes }} set audited_by = '{{ invocation_id }}'
     where audited_by is null and model_name in ('{{ audited_names | join("', '") }}');
     {%- endif %}
+    {{ sparkify_record_run('passed', published=plan | rejectattr('how', 'equalto', 'none')
+        | map(attribute='name') | list, in_transaction=true) }};
     commit
 {%- endmacro %}
 

@@ -105,6 +105,14 @@ def test_a_failing_test_leaves_analytics_as_it_was_and_the_next_passing_build_pu
     assert mart_rows(sql, exclude=())["songplays"] == built["songplays"]
     again = dbt(*build, target_dir=tmp_path)
     assert "analytics is up to date" in again.stdout
+    runs = sql(
+        "select command, outcome, published, failed from staging.build_runs order by finished_at"
+    )
+    assert [(r[0], r[1]) for r in runs] == [("build", "passed"), ("build", "failed")] + [
+        ("build", "passed")
+    ] * 2
+    assert "songplays" in runs[0][2] and "accepted_values_time_weekday" in runs[1][3]
+    assert runs[3][2] == ""  # nothing to publish
     assert sql("select count(*) from staging.build_changes where audited_by is null") == [(0,)]
 
 
