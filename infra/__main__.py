@@ -1,10 +1,10 @@
 """Provision and tear down Amazon Redshift for Sparkify.
 
-python -m infra plan     # what `up` would create, and its cost per hour (reads only)
-python -m infra up       # the same plan, a confirmation (or --yes), then IAM role, security
+sparkify-infra plan     # what `up` would create, and its cost per hour (reads only)
+sparkify-infra up       # the same plan, a confirmation (or --yes), then IAM role, security
                          # group, cluster or Serverless; writes sparkify.env
-python -m infra status   # what exists, its state and its cost per hour
-python -m infra down     # deletes everything `up` created (and nothing else)
+sparkify-infra status   # what exists, its state and its cost per hour
+sparkify-infra down     # deletes everything `up` created (and nothing else)
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def write_env_file(config: InfraConfig, host: str, port: int, role_arn: str) -> 
         values["SPARKIFY_MANIFEST_PREFIX"] = (
             f"s3://{config.manifest_prefix.bucket}/{config.manifest_prefix.prefix}".rstrip("/")
         )
-    text = "# written by `python -m infra up`; no secrets here: set the password in\n"
+    text = "# written by `sparkify-infra up`; no secrets here: set the password in\n"
     text += "# DBT_ENV_SECRET_REDSHIFT_PASSWORD yourself\n"
     text += "".join(f"{k}={v}\n" for k, v in values.items())
     config.env_file.write_text(text)
@@ -91,14 +91,14 @@ def confirm(plan: Plan) -> bool:
     if not sys.stdin.isatty():
         return False
     answer = input(
-        f"create it, at about ${plan.cost:,.2f} per hour until `python -m infra down`? [y/N] "
+        f"create it, at about ${plan.cost:,.2f} per hour until `sparkify-infra down`? [y/N] "
     )
     return answer.strip().lower() in ("y", "yes")
 
 
 def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra",
+        prog="sparkify-infra",
         description="Provision and tear down Amazon Redshift (a "
         "provisioned cluster or Serverless) for the Sparkify warehouse.",
         epilog=EPILOG,
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
                 print(
                     "nothing to create"
                     if not plan.creates
-                    else "run `python -m infra up` to create it"
+                    else "run `sparkify-infra up` to create it"
                 )
                 return 0
             if plan.billable and not args.yes and not confirm(plan):
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
             print("\n".join(outcome.lines))
             if not outcome.endpoint or not outcome.role_arn:
                 raise LoaderError(
-                    "the warehouse reported no endpoint; run `python -m infra status`"
+                    "the warehouse reported no endpoint; run `sparkify-infra status`"
                 )
             path = write_env_file(config, *outcome.endpoint, outcome.role_arn)
             print(
@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
             print(f"endpoint: {outcome.endpoint[0]}:{outcome.endpoint[1]}")
             print(f"IAM role: {outcome.role_arn}")
             print(f"wrote {path}: load it with `set -a; . ./{path}; set +a`")
-            print("this costs money while it exists: run `python -m infra down` when done")
+            print("this costs money while it exists: run `sparkify-infra down` when done")
             return 0
         outcome = stack.down()
         print("\n".join(outcome.lines))
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
         print(f"error: {explain(exc)}", file=sys.stderr)
         return 1
     except WaiterError as exc:
-        print(f"error: timed out waiting ({exc}); run `python -m infra status`", file=sys.stderr)
+        print(f"error: timed out waiting ({exc}); run `sparkify-infra status`", file=sys.stderr)
         return 3
     except NoCredentialsError:
         print(

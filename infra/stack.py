@@ -136,7 +136,7 @@ class Stack:
                 raise TransientError(
                     f"timed out after {self.timeout_seconds:.0f}s waiting for "
                     f"{what} (last state {status}); it may still finish: run "
-                    "`python -m infra status`, then `up` or `down` again"
+                    "`sparkify-infra status`, then `up` or `down` again"
                 )
             self.sleep(self.poll_seconds)
 

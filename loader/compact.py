@@ -93,7 +93,7 @@ def compact(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loader.compact",
+        prog="sparkify-compact",
         description=__doc__.split("\n\n")[0],
         epilog="Use the parts as --source for the loader (Redshift COPY reads them with GZIP).",
     )

@@ -582,7 +582,7 @@ def generate(opts: Options, progress: bool = False) -> dict[str, int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m loader.generate",
+        prog="sparkify-generate",
         description="Write a synthetic Sparkify data set laid out like s3://udacity-dend "
         "(song_data/, log_data/, log_json_path.json).",
     )

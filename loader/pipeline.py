@@ -514,21 +514,25 @@ def check_schema(
     return statements
 
 
-def check_one_source(dest: Destination, source: Source, opts: RunOptions) -> None:
-    """Refuse to stage a second source beside another one's data (the demo's next to the real
-    data), unless asked to: its files would count as changed or missing ones of the first, and
-    the marts would blend the two."""
+def check_one_source(
+    dest: Destination, source: Source, tables: Iterable[Table], opts: RunOptions
+) -> None:
+    """Refuse to stage a table from a second source beside another one's data (the demo's next
+    to the real data), unless asked to: its files would count as changed or missing ones of the
+    first, and the marts would blend the two. Each table may have a source of its own (the
+    compacted catalogue, and the events where the app writes them)."""
     if opts.full_refresh or opts.add_source:
         return
-    others = sorted(dest.staged_sources() - {source.uri})
-    if others:
-        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
-        raise ConfigError(
-            f"this warehouse holds data staged from {others[0]}{more}; staging {source.uri} "
-            "into it would mix two sources. Stage it into a warehouse of its own (another "
-            "SPARKIFY_DUCKDB_PATH, database or --target), replace what is staged with "
-            "--full-refresh, or add it beside on purpose with --add-source"
-        )
+    for table in tables:
+        others = sorted(dest.staged_sources(table.name) - {source.uri})
+        if others:
+            more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+            raise ConfigError(
+                f"staging.{table.name} holds data staged from {others[0]}{more}; staging "
+                f"{source.uri} into it would mix two sources. Stage it into a warehouse of its "
+                "own (another SPARKIFY_DUCKDB_PATH, database or --target), replace what is "
+                "staged with --full-refresh, or add it beside on purpose with --add-source"
+            )
 
 
 def run(
@@ -544,7 +548,7 @@ def run(
     if not opts.dry_run:
         dest.lock()
     statements = check_schema(dest, schema or tables, opts.full_refresh, {t.name for t in tables})
-    check_one_source(dest, source, opts)
+    check_one_source(dest, source, tables, opts)
     if opts.dry_run:
         print("-- schema (run only where missing)", file=out)
         for statement in statements:

@@ -62,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="python -m orchestration.daily",
+        prog="sparkify-daily",
         description="The scheduled job: stage what is new, check freshness, dbt build, record "
         "the run. One at a time per warehouse.",
         epilog=EPILOG,

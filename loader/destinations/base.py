@@ -94,7 +94,8 @@ where recency = 1 and change <> '{WITHDRAWN}'
 """  # noqa: S608 - constants only
 
 
-# Where the objects staged now came from (each object's latest change, withdrawn ones left out).
+# Where the objects staged in a table came from (each object's latest change, withdrawn ones
+# left out).
 STAGED_SOURCES_SQL = f"""
 select distinct source_uri
 from (
@@ -105,6 +106,7 @@ from (
             partition by table_name, object_key order by loaded_at desc, batch_id desc
         ) as recency
     from {SCHEMA}.{LEDGER}
+    where table_name = ?
 ) as changes
 where recency = 1 and change <> '{WITHDRAWN}'
 """  # noqa: S608 - constants only
@@ -224,11 +226,17 @@ class Destination(ABC):
         rows = self.query(CURRENT_LEDGER_SQL, (table,))
         return {r[0]: LedgerEntry(*r) for r in rows}
 
-    def staged_sources(self) -> set[str]:
-        """The sources (``--source`` roots) the objects staged now were loaded from."""
-        if self.table_columns(LEDGER) is None:
+    def staged_sources(self, table: str) -> set[str]:
+        """The sources (``--source`` roots) the objects staged in ``table`` were loaded from."""
+        columns = self.table_columns(LEDGER)
+        if columns is None:
             return set()
-        return {r[0] for r in self.query(STAGED_SOURCES_SQL) if r[0]}
+        sql = (
+            STAGED_SOURCES_SQL
+            if "change" in columns  # a ledger of the first layout has no withdrawals yet
+            else f"select distinct source_uri from {SCHEMA}.{LEDGER} where table_name = ?"  # noqa: S608 - constants
+        )
+        return {r[0] for r in self.query(sql, (table,)) if r[0]}
 
     def has_batch(self, table: str, batch_id: str) -> bool:
         """Whether the ledger holds a change committed by ``batch_id`` (after a lost commit)."""
