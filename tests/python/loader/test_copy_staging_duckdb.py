@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,8 @@ def test_a_second_source_is_refused_unless_replacing_or_added_on_purpose(
     assert stage("--source", str(other)) == 2
     err = capsys.readouterr().err
     assert (
-        f"this warehouse holds data staged from {data.resolve()}; staging {other.resolve()}" in err
+        f"staging.staging_songs holds data staged from {data.resolve()}; staging {other.resolve()}"
+        in err
     )
     assert "--full-refresh" in err and "--add-source" in err and "Traceback" not in err
     assert duck_counts() == before  # nothing staged, nothing lost
@@ -372,3 +374,20 @@ def test_a_routine_rerun_reads_no_file_it_loaded_before(
     reads.clear()
     assert stage("--source", str(data)) == 0  # the ledger learnt the new time
     assert [key for key in reads if key != "log_json_path.json"] == []
+
+
+def test_each_table_may_come_from_a_source_of_its_own(
+    data: Path, tmp_path: Path, profiles_dir: Path
+) -> None:
+    """The compacted catalogue in one place, the events where the app writes them."""
+    catalogue = tmp_path / "catalogue"  # no log_data/, no JSONPaths file: songs only
+    shutil.copytree(data / "song_data", catalogue / "song_data")
+    assert stage("--source", str(catalogue), "--tables", "songs") == 0
+    assert stage("--source", str(data), "--tables", "events") == 0
+    before = duck_counts()
+    assert stage("--source", str(catalogue), "--tables", "songs") == 0  # nothing new
+    assert stage("--source", str(data), "--tables", "events") == 0
+    assert duck_counts() == before
+    expected = source_counts(data)
+    assert before["staging_songs"] == expected["staging_songs"]
+    assert before["staging_events"] == expected["staging_events"]
