@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s3 = p.add_argument_group("S3")
     s3.add_argument(
-        "--region", help="bucket region (default: $AWS_REGION; us-west-2 for udacity-dend)"
+        "--region",
+        help="bucket region (default: $AWS_REGION, else the region S3 reports for the bucket)",
     )
     s3.add_argument(
         "--endpoint-url",

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
+from typing import Any
 from urllib.parse import urlparse
 
 from loader.errors import ConfigError, DataError, TransientError
@@ -236,25 +237,45 @@ class S3Source(Source):
         self.ignored = []
         self.uri = uri.rstrip("/")
         self.max_workers = max_workers
-        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        region = region or PUBLIC_BUCKET_REGION.get(self.bucket, "us-east-1")
-        self.region = region
+        known = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        known = known or PUBLIC_BUCKET_REGION.get(self.bucket)
         session = boto3.session.Session()
         if unsigned is None:  # sign when the boto3 chain has credentials, else read anonymously
             unsigned = session.get_credentials() is None
-        config = Config(
-            region_name=region,
-            # throttling and resets are retried with backoff (SPARKIFY_S3_MAX_ATTEMPTS tunes it)
-            retries={
-                "max_attempts": int(os.environ.get("SPARKIFY_S3_MAX_ATTEMPTS", "8")),
-                "mode": "adaptive",
-            },
-            max_pool_connections=max(max_workers, 10),
-            connect_timeout=10,
-            read_timeout=60,
-            signature_version=UNSIGNED if unsigned else None,
-        )
-        self.client = session.client("s3", endpoint_url=endpoint_url, config=config)
+
+        def client(region_name: str) -> Any:
+            config = Config(
+                region_name=region_name,
+                # throttling and resets are retried with backoff (SPARKIFY_S3_MAX_ATTEMPTS)
+                retries={
+                    "max_attempts": int(os.environ.get("SPARKIFY_S3_MAX_ATTEMPTS", "8")),
+                    "mode": "adaptive",
+                },
+                max_pool_connections=max(max_workers, 10),
+                connect_timeout=10,
+                read_timeout=60,
+                signature_version=UNSIGNED if unsigned else None,
+            )
+            return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+        self.client = client(known or "us-east-1")
+        self.region = known or self._bucket_region() or "us-east-1"
+        if self.region != (known or "us-east-1"):  # S3 said where the bucket is
+            self.client = client(self.region)
+
+    def _bucket_region(self) -> str | None:
+        """Where the bucket is, as S3 says in every HEAD answer (even a 301 or a 403): one
+        request, and no permission beyond the listing the load needs anyway."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            response = exc.response
+        except BotoCoreError:
+            return None  # unreachable: the listing says so, with its own message
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return headers.get("x-amz-bucket-region")
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -34,7 +34,15 @@ def test_stages_from_s3_into_duckdb_then_reruns_nothing(
 def test_new_object_in_the_bucket_loads_alone(
     s3_server, small_generated: Path, profiles_dir: Path
 ) -> None:
-    client = s3_server.client()
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     client.create_bucket(
         Bucket="sparkify-incr", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
     )
@@ -119,7 +127,15 @@ def _upload_in_parts(client, bucket: str, key: str, body: bytes, part_size: int)
 def test_multipart_object_reuploaded_at_the_same_size_is_reported_changed(
     s3_server, small_generated: Path, profiles_dir: Path, capsys
 ) -> None:
-    client = s3_server.client()
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     client.create_bucket(
         Bucket="sparkify-parts", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
     )
@@ -167,3 +183,36 @@ def test_multipart_object_reuploaded_at_the_same_size_is_reported_changed(
         ).fetchone()[0]
     assert duck_counts()["staging_events"] == staged
     assert free_after == free_before - 1
+
+
+def test_a_bucket_in_another_region_is_read_in_its_own_region(
+    s3_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 is asked where a bucket is (HEAD), instead of assuming us-east-1 for any bucket but
+    the public one."""
+    from loader.sources import S3Source
+
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(
+        Bucket="sparkify-frankfurt",
+        CreateBucketConfiguration={"LocationConstraint": "eu-central-1"},
+    )
+    client.put_object(Bucket="sparkify-frankfurt", Key="song_data/a.json", Body=b"{}")
+    source = S3Source("s3://sparkify-frankfurt", endpoint_url=s3_server.endpoint, unsigned=False)
+    assert source.region == "eu-central-1"
+    assert source.client.meta.region_name == "eu-central-1"
+    assert [o.key for o in source.list("song_data/")] == ["song_data/a.json"]
+    given = S3Source(
+        "s3://sparkify-frankfurt", region="eu-central-1", endpoint_url=s3_server.endpoint
+    )
+    assert given.region == "eu-central-1"  # a region given is used as it is
