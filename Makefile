@@ -73,9 +73,10 @@ test: setup airflow-venv  ## run the whole test suite (Python and dbt, DuckDB an
 check: setup  ## every data test over every row of TARGET (a build's own tests check what it changed)
 	$(DBT_COLOURS) $(BIN)/dbt test --target $(TARGET) --vars '{full_checks: true}'
 
-lint: setup  ## ruff and sqlfluff (both branches of the incremental models)
+lint: setup  ## ruff, mypy and sqlfluff (both branches of the incremental models)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 	$(BIN)/sqlfluff lint models macros analyses tests/dbt
 	$(BIN)/sqlfluff lint models tests/dbt --config .sqlfluff-incremental
 

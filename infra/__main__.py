@@ -142,9 +142,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
             outcome = stack.up()
             print("\n".join(outcome.lines))
             if not outcome.endpoint or not outcome.role_arn:
-                raise LoaderError(
-                    "the warehouse reported no endpoint; run `sparkify-infra status`"
-                )
+                raise LoaderError("the warehouse reported no endpoint; run `sparkify-infra status`")
             path = write_env_file(config, *outcome.endpoint, outcome.role_arn)
             print(
                 "created or updated resources"

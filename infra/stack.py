@@ -47,7 +47,7 @@ class Clients:
     iam: Any
     ec2: Any
     redshift: Any
-    serverless: Any | None = None
+    serverless: Any = None  # a boto3 client (only in serverless mode)
 
     @classmethod
     def create(cls, region: str) -> Clients:

@@ -46,6 +46,7 @@ def load_questions(directory: Path = ANALYSES_DIR) -> dict[str, tuple[str, str]]
 
 @contextlib.contextmanager
 def connect(config: TargetConfig) -> Iterator[Any]:
+    con: Any  # a DB-API connection of the engine's driver
     if isinstance(config, DuckDBConfig):
         import duckdb
 

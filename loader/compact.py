@@ -48,7 +48,7 @@ def compact(
     progress: bool = True,
 ) -> list[dict]:
     """Write the parts; return the manifest entries (part key, source keys, records, bytes)."""
-    objects = source.list(prefix)
+    objects = source.list_objects(prefix)
     if not objects:
         raise ConfigError(f"nothing to compact under {source.uri}/{prefix}")
     parts: list[dict] = []

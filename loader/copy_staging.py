@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -58,7 +59,7 @@ exit codes: 0 ok or nothing new, 1 data errors, 2 usage/configuration, 3 transie
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with one line
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with one line
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -423,7 +424,7 @@ def _main(args: argparse.Namespace, report: list[TableStats] | None = None) -> i
     return 0
 
 
-def table_fields(stats: TableStats) -> dict[str, object]:
+def table_fields(stats: TableStats) -> dict[str, Any]:
     """A table's figures for a JSON log event."""
     return {
         "table": stats.table,

@@ -450,8 +450,8 @@ def _day_events(args: tuple[Options, list[Song], list[Song], list[User], int, in
     )
     day_end = day_start + 86_400_000 - 1
     frags = [json.loads(u.fragment) for u in users]
-    song_frags = []
-    for pool in (catalogue, outside):
+    song_frags: list[list[tuple[str, str, str, float]]] = []
+    for songs in (catalogue, outside):
         song_frags.append(
             [
                 (
@@ -460,7 +460,7 @@ def _day_events(args: tuple[Options, list[Song], list[Song], list[User], int, in
                     repr(s.duration),
                     s.duration,
                 )
-                for s in pool
+                for s in songs
             ]
         )
     lines: list[str] = []

@@ -560,7 +560,7 @@ def run(
         started = time.monotonic()
         stats = TableStats(table.name)
         log(f"listing {source.uri}/{table.prefix}", event="listing", table=table.name)
-        listed = source.list(table.prefix)
+        listed = source.list_objects(table.prefix)
         dated = opts.dated and table.name in DATED_TABLES
         if dated:
             listed, undated = within_dates(listed, opts)

@@ -141,7 +141,7 @@ def convert(column: Column, value: object) -> object:
         low, high = EPOCH_MS_RANGE
         if isinstance(converted, float) and not converted.is_integer():
             raise BadValue(f"{column.name}: {value} is not a whole number of milliseconds")
-        if not low <= converted <= high:
+        if not isinstance(converted, int | float) or not low <= converted <= high:
             raise BadValue(
                 f"{column.name}: {value} milliseconds is outside the years 1 to 9999 that "
                 "every engine's timestamps hold"
@@ -149,7 +149,11 @@ def convert(column: Column, value: object) -> object:
     elif (
         column.is_integer_text
         and converted != ""
-        and (not _INTEGER_TEXT.fullmatch(converted) or not -(2**31) <= int(converted) < 2**31)
+        and (
+            not isinstance(converted, str)
+            or not _INTEGER_TEXT.fullmatch(converted)
+            or not -(2**31) <= int(converted) < 2**31
+        )
     ):
         raise BadValue(
             f"{column.name}: expected an integer (as text) or empty, got {_describe(converted)}"
@@ -198,10 +202,10 @@ def _convert(column: Column, value: object) -> object:
     if kind == DOUBLE:
         if not isinstance(value, RawInt | RawFloat):
             raise BadValue(f"{column.name}: expected a number, got {_describe(value)}")
-        number = float(value)
-        if not math.isfinite(number):
+        real = float(value)
+        if not math.isfinite(real):
             raise BadValue(f"{column.name}: {value} is out of range for double precision")
-        return number
+        return real
     raise AssertionError(kind)
 
 
@@ -407,7 +411,8 @@ def _values(text: str, first_line: int = 1) -> Iterator[tuple[int, int, int, obj
     pos, line, counted = 0, first_line, 0
     size = len(text)
     while True:
-        pos = _WS.match(text, pos).end()
+        blank = _WS.match(text, pos)  # whitespace, possibly none: it always matches
+        pos = blank.end() if blank else pos
         if pos >= size:
             return
         line += text.count("\n", counted, pos)

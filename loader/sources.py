@@ -89,7 +89,7 @@ class Source:
     # not data (``README.txt``, ``x.jsonl``), broken links, pipes; reported, never silent
     ignored: list[tuple[str, str]]
 
-    def list(self, prefix: str) -> list[SourceObject]:
+    def list_objects(self, prefix: str) -> list[SourceObject]:
         raise NotImplementedError
 
     def read(self, key: str) -> bytes:
@@ -147,7 +147,7 @@ class LocalSource(Source):
         if not self.root.is_dir():
             raise ConfigError(f"source directory {root} does not exist")
 
-    def list(self, prefix: str) -> list[SourceObject]:
+    def list_objects(self, prefix: str) -> list[SourceObject]:
         """The data files under ``prefix``, symbolic links followed (each directory once);
         an unreadable directory refuses the run rather than hiding what it holds."""
         self.ignored = []
@@ -280,7 +280,7 @@ class S3Source(Source):
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def list(self, prefix: str) -> list[SourceObject]:
+    def list_objects(self, prefix: str) -> list[SourceObject]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         found = []

@@ -49,3 +49,11 @@ def test_sqlfluff_lint(branch: str, profiles_dir: Path, tmp_path: Path, monkeypa
         text=True,
     )
     assert f"-- sparkify build: {branch}" in rendered.stdout  # the branch that was linted
+
+
+def test_mypy_finds_no_error_in_the_code_outside_tests() -> None:
+    """[tool.mypy] in pyproject.toml: the loader, infra, the report, orchestration, bench."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=PROJECT_DIR, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

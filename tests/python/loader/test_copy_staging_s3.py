@@ -211,7 +211,7 @@ def test_a_bucket_in_another_region_is_read_in_its_own_region(
     source = S3Source("s3://sparkify-frankfurt", endpoint_url=s3_server.endpoint, unsigned=False)
     assert source.region == "eu-central-1"
     assert source.client.meta.region_name == "eu-central-1"
-    assert [o.key for o in source.list("song_data/")] == ["song_data/a.json"]
+    assert [o.key for o in source.list_objects("song_data/")] == ["song_data/a.json"]
     given = S3Source(
         "s3://sparkify-frankfurt", region="eu-central-1", endpoint_url=s3_server.endpoint
     )

@@ -451,12 +451,12 @@ def test_unreadable_directories_and_files_refuse_the_run_naming_them(
         (locked / "hidden.json").write_bytes(line(GOOD))
         locked.chmod(0)
         with unprivileged(), pytest.raises(ConfigError, match="cannot read directory"):
-            LocalSource(root).list("log_data")
+            LocalSource(root).list_objects("log_data")
         locked.chmod(0o755)
         (locked / "hidden.json").chmod(0)
         with unprivileged():
             source = LocalSource(root)
-            objects = {obj.key: obj for obj in source.list("log_data")}
+            objects = {obj.key: obj for obj in source.list_objects("log_data")}
             assert "log_data/locked/hidden.json" in objects  # listed, never skipped
             with pytest.raises(ConfigError, match=r"cannot read .*hidden.json: Permission denied"):
                 source.fetch(objects["log_data/locked/hidden.json"])
