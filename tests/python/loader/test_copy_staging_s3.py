@@ -34,15 +34,7 @@ def test_stages_from_s3_into_duckdb_then_reruns_nothing(
 def test_new_object_in_the_bucket_loads_alone(
     s3_server, small_generated: Path, profiles_dir: Path
 ) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint,
-        region_name="eu-central-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = s3_server.client()
     client.create_bucket(
         Bucket="sparkify-incr", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
     )
@@ -127,15 +119,7 @@ def _upload_in_parts(client, bucket: str, key: str, body: bytes, part_size: int)
 def test_multipart_object_reuploaded_at_the_same_size_is_reported_changed(
     s3_server, small_generated: Path, profiles_dir: Path, capsys
 ) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint,
-        region_name="eu-central-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = s3_server.client()
     client.create_bucket(
         Bucket="sparkify-parts", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
     )
@@ -190,12 +174,12 @@ def test_a_bucket_in_another_region_is_read_in_its_own_region(
 ) -> None:
     """S3 is asked where a bucket is (HEAD), instead of assuming us-east-1 for any bucket but
     the public one."""
+    import boto3
+
     from loader.sources import S3Source
 
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
-    import boto3
-
     client = boto3.client(
         "s3",
         endpoint_url=s3_server.endpoint,
