@@ -13,7 +13,9 @@ import html
 import io
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -122,89 +124,59 @@ def _text(value: object) -> str:
     return repair_text(value) if isinstance(value, str) else str(value)
 
 
-def _charts(answers: dict[str, Answer], span: str) -> dict[str, Callable[[], str]]:
-    """How each answer is charted (an answer without one is a table only)."""
+@dataclass(frozen=True)
+class Chart:
+    """How an answer is charted: its title, each bar's label from the row (by column name),
+    the column counted, the axis label, and whether the bars lie flat (long labels)."""
 
-    def column(name: str, key: str) -> list:
-        answer = answers[name]
-        index = answer.columns.index(key)
-        return [row[index] for row in answer.rows]
+    title: str
+    label: Callable[[dict[str, Any]], str]
+    value: str
+    unit: str = "Plays"
+    horizontal: bool = True
 
-    def titled(text: str) -> str:
-        return f"{text}, {span}"
 
-    return {
-        "top_songs": lambda: bars(
-            titled("Most played songs"),
-            [
-                f"{_text(t)} – {_text(a)}"
-                for t, a in zip(
-                    column("top_songs", "song_title"),
-                    column("top_songs", "artist_name"),
-                    strict=True,
-                )
-            ],
-            column("top_songs", "plays"),
-            "Plays",
-        ),
-        "top_artists": lambda: bars(
-            titled("Most played artists"),
-            [_text(a) for a in column("top_artists", "artist_name")],
-            column("top_artists", "plays"),
-            "Plays",
-        ),
-        "busiest_hours": lambda: bars(
-            titled("Plays per hour of day (UTC)"),
-            [str(h) for h in column("busiest_hours", "hour")],
-            column("busiest_hours", "plays"),
-            "Plays",
-            horizontal=False,
-        ),
-        "busiest_weekdays": lambda: bars(
-            titled("Plays per weekday"),
-            [str(d) for d in column("busiest_weekdays", "weekday_name")],
-            column("busiest_weekdays", "plays"),
-            "Plays",
-            horizontal=False,
-        ),
-        "free_vs_paid": lambda: bars(
-            titled("Plays by level"),
-            [str(level) for level in column("free_vs_paid", "level")],
-            column("free_vs_paid", "plays"),
-            "Plays",
-            horizontal=False,
-        ),
-        "top_users": lambda: bars(
-            titled("Most active users"),
-            [
-                f"{_text(first)} {_text(last)} ({user_id})"
-                for user_id, first, last in zip(
-                    column("top_users", "user_id"),
-                    column("top_users", "first_name"),
-                    column("top_users", "last_name"),
-                    strict=True,
-                )
-            ],
-            column("top_users", "plays"),
-            "Plays",
-        ),
-        "top_locations": lambda: bars(
-            titled("Plays by location"),
-            [_text(loc) for loc in column("top_locations", "location")],
-            column("top_locations", "plays"),
-            "Plays",
-        ),
-        "level_changes": lambda: bars(
-            titled("Upgrades and downgrades"),
-            [str(c) for c in column("level_changes", "change")],
-            column("level_changes", "changes"),
-            "Changes",
-            horizontal=False,
-        ),
-        "plays_per_day_by_level": lambda: stacked_days(
-            titled("Plays per day, free and paid"), answers["plays_per_day_by_level"]
-        ),
-    }
+CHARTS: dict[str, Chart] = {
+    "top_songs": Chart(
+        "Most played songs",
+        lambda r: f"{_text(r['song_title'])} – {_text(r['artist_name'])}",
+        "plays",
+    ),
+    "top_artists": Chart("Most played artists", lambda r: _text(r["artist_name"]), "plays"),
+    "busiest_hours": Chart(
+        "Plays per hour of day (UTC)", lambda r: str(r["hour"]), "plays", horizontal=False
+    ),
+    "busiest_weekdays": Chart(
+        "Plays per weekday", lambda r: str(r["weekday_name"]), "plays", horizontal=False
+    ),
+    "free_vs_paid": Chart("Plays by level", lambda r: str(r["level"]), "plays", horizontal=False),
+    "top_users": Chart(
+        "Most active users",
+        lambda r: f"{_text(r['first_name'])} {_text(r['last_name'])} ({r['user_id']})",
+        "plays",
+    ),
+    "top_locations": Chart("Plays by location", lambda r: _text(r["location"]), "plays"),
+    "level_changes": Chart(
+        "Upgrades and downgrades", lambda r: str(r["change"]), "changes", "Changes", False
+    ),
+}
+
+
+def chart(key: str, answer: Answer, span: str) -> str | None:
+    """The answer's chart as SVG, its title ending in the date range; None for a table only."""
+    if key == "plays_per_day_by_level":
+        return stacked_days(f"Plays per day, free and paid, {span}", answer)
+    spec = CHARTS.get(key)
+    if spec is None or not answer.rows:
+        return None
+    rows: list[dict[str, Any]] = [dict(zip(answer.columns, r, strict=True)) for r in answer.rows]
+    return bars(
+        f"{spec.title}, {span}",
+        [spec.label(row) for row in rows],
+        [float(row[spec.value]) for row in rows],
+        spec.unit,
+        horizontal=spec.horizontal,
+    )
 
 
 def _table(answer: Answer) -> str:
@@ -223,7 +195,6 @@ def _table(answer: Answer) -> str:
 
 def render(answers: dict[str, Answer], provenance: Provenance, order: Sequence[str]) -> str:
     span = provenance.date_range + (" (demo data)" if provenance.is_demo else "")
-    charts = _charts(answers, span)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -244,8 +215,9 @@ def render(answers: dict[str, Answer], provenance: Provenance, order: Sequence[s
         if answer is None:
             continue
         parts.append(f"<h2 id='{key}'>{html.escape(answer.question)}</h2>")
-        if key in charts and answer.rows:
-            parts.append(f"<figure>{charts[key]()}</figure>")
+        drawn = chart(key, answer, span)
+        if drawn:
+            parts.append(f"<figure>{drawn}</figure>")
         parts.append(_table(answer))
     generated = dt.datetime.now(dt.UTC)
     parts.append(
