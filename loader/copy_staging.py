@@ -58,15 +58,17 @@ exit codes: 0 ok or nothing new, 1 data errors, 2 usage/configuration, 3 transie
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with one line
+class UsageParser(argparse.ArgumentParser):
+    """A usage error exits 2 with the usage and one line (the daily job's parser too)."""
+
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = UsageParser(
         prog="python loader/copy_staging.py",
         description="Stage the Sparkify JSON (S3 or a local directory) into the warehouse's "
         "staging tables: incrementally, exactly once per object, atomically.",

@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 if __package__ in (None, ""):  # run as `python orchestration/daily.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,15 +53,8 @@ the run history:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = copy_staging.UsageParser(
         prog="sparkify-daily",
         description="The scheduled job: stage what is new, check freshness, dbt build, record "
         "the run. One at a time per warehouse.",
