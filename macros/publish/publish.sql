@@ -65,7 +65,8 @@
     {%- if not audited -%}
         {{ return(sparkify_record_run('passed')) }}
     {%- endif -%}
-    {%- set plan = sparkify_publish_plan(audited) -%}
+    {%- set planned = sparkify_publish_plan(audited) -%}
+    {%- set plan, seen = planned.marts, planned.invocations -%}
     {%- set changed = plan | rejectattr('how', 'equalto', 'none') | list -%}
     {%- if changed -%}
         {%- set described = [] -%}
@@ -76,9 +77,11 @@
     {%- elif plan -%}
         {%- do log(published ~ " is up to date: nothing changed since the last publish", info=true) -%}
     {%- endif -%}
-    {#- the reads above opened a transaction on this connection: the publish is one of its own -#}
+    {%- set sql = sparkify_publish_sql(plan, audited | map(attribute='name') | list, seen) -%}
+    {#- the reads above (and the filters') opened a transaction on this connection: the publish
+        is one of its own -#}
     {%- do adapter.commit() -%}
-    {{ return(sparkify_publish_sql(plan, audited | map(attribute='name') | list)) }}
+    {{ return(sql) }}
 {%- endmacro %}
 
 {% macro sparkify_record_run(outcome, published=[], failed='', in_transaction=false) -%}
@@ -137,14 +140,17 @@ commit') }}
         published table of the same columns), 'replace' (whole, into a new table: the first
         publish, or the columns changed) or 'none'. -#}
     {%- set counts = {} -%}
+    {%- set invocations = [] -%}
     {%- set query -%}
-        select model_name, count(*), count(case when key_value is null then 1 end)
+        select model_name, invocation_id, count(*), count(case when key_value is null then 1 end)
         from {{ sparkify_build_changes() }}
         where audited_by is null
-        group by model_name
+        group by model_name, invocation_id
     {%- endset -%}
-    {%- for row in run_query(query).rows -%}
-        {%- do counts.update({row[0]: [row[1], row[2]]}) -%}
+    {%- for name, invocation, changes, whole in run_query(query).rows -%}
+        {%- set before = counts.get(name, [0, 0]) -%}
+        {%- do counts.update({name: [before[0] + changes, before[1] + whole]}) -%}
+        {%- do invocations.append(invocation) -%}
     {%- endfor -%}
     {%- set plan = [] -%}
     {%- for node in audited if node.schema == sparkify_audit_schema() -%}
@@ -167,7 +173,10 @@ commit') }}
             {%- do plan.append({'name': node.name, 'how': 'none', 'why': 'no change'}) -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(plan) }}
+    {#- the changes this publish saw, by the invocations that recorded them: it publishes and
+        marks audited those, and no change a build running meanwhile records (the next publish
+        takes them) -#}
+    {{ return({'marts': plan, 'invocations': invocations | unique | sort}) }}
 {%- endmacro %}
 
 {% macro sparkify_column_layout(relation) -%}
@@ -178,7 +187,7 @@ commit') }}
     {{ return(layout) }}
 {%- endmacro %}
 
-{% macro sparkify_publish_sql(plan, audited_names) -%}
+{% macro sparkify_publish_sql(plan, audited_names, invocations=none) -%}
     {#- One transaction: publish every mart of the plan, then mark every audited model's
         changes audited. Rendered from the plan and the models' documented columns alone, so it
         compiles for any target without a warehouse (tests/python/dbt). -#}
@@ -198,7 +207,8 @@ commit') }}
         {%- for name in node.columns.keys() -%}{%- do columns.append(adapter.quote(name)) -%}{%- endfor -%}
         {%- if mart.how == 'delta' %}
             {%- set changed = sparkify_changed_keys_filter(
-                node.name, node.config.unique_key, node, prune=node.config.get('prune_by')) %}
+                node.name, node.config.unique_key, node, prune=node.config.get('prune_by'),
+                invocations=invocations) %}
     delete from {{ target }} where {{ changed }};
     insert into {{ target }} ({{ columns | join(', ') }})
     select {{ columns | join(', ') }} from {{ working }} where {{ changed }};
@@ -216,7 +226,10 @@ commit') }}
     {%- endfor %}
     {%- if audited_names %}
     update {{ changes }} set audited_by = '{{ invocation_id }}'
-    where audited_by is null and model_name in ('{{ audited_names | join("', '") }}');
+    where audited_by is null and model_name in ('{{ audited_names | join("', '") }}')
+    {%- if invocations is not none %}
+        and invocation_id in ('{{ (invocations or ['none']) | join("', '") }}')
+    {%- endif %};
     {%- endif %}
     {{ sparkify_record_run('passed', published=plan | rejectattr('how', 'equalto', 'none')
         | map(attribute='name') | list, in_transaction=true) }};

@@ -60,14 +60,18 @@
 {%- endmacro %}
 
 {% macro sparkify_changed_keys_filter(
-    model_name, column, node=none, prune=none, removed_only=false, prune_as=none
+    model_name, column, node=none, prune=none, removed_only=false, prune_as=none,
+    invocations=none
 ) -%}
     {#- A predicate on `column`: it holds a key the unaudited builds of `model_name` changed (typed
         as that model's key), bounded by the model's `prune` column when given (every row of a
-        key has the same value there, so zone maps skip the rest; `prune_as` names the column
-        that holds those values in the filtered relation, default `prune`); with `removed_only`, a key
-        those builds removed. 'false' when that build changed (or removed) nothing; 'true' when it
-        was a full one, with full_checks, or compiling without a warehouse. -#}
+        key has the same value there; `prune_as` names the column that holds those values in the
+        filtered relation, default `prune`); with `removed_only`, a key those builds removed;
+        with `invocations`, only the changes those invocations recorded (the publish: exactly
+        the changes it saw). 'false' when nothing changed (or was removed); 'true' after a full
+        build, with full_checks, or compiling without a warehouse. The range's bounds are
+        literals, read here: zone maps (DuckDB) and sort keys (Redshift) skip every block
+        outside them, where bounds computed by subqueries kept a scan of the whole table. -#}
     {%- if not execute or flags.INTROSPECT == false or sparkify_full_checks() -%}
         {{ return('true') }}
     {%- endif -%}
@@ -77,15 +81,27 @@
     {%- endif -%}
     {%- set node = node or graph.nodes['model.sparkify.' ~ model_name] -%}
     {%- set key_type = node.columns[node.config.unique_key].data_type -%}
+    {%- set prune_type = node.columns[prune].data_type if prune else none -%}
+    {%- set scope -%}
+        changed.model_name = '{{ model_name }}' and changed.audited_by is null
+        {%- if invocations is not none %}
+        and changed.invocation_id in ('{{ invocations | join("', '") }}')
+        {%- endif %}
+    {%- endset -%}
     {%- set counts -%}
         select
             count(*),
-            count(case when key_value is null then 1 end),
-            count(case when is_removed then 1 end)
-        from {{ changes }}
-        where model_name = '{{ model_name }}' and audited_by is null
+            count(case when changed.key_value is null then 1 end),
+            count(case when changed.is_removed then 1 end)
+            {%- if prune %},
+            min(cast(changed.prune_value as {{ prune_type }})),
+            max(cast(changed.prune_value as {{ prune_type }}))
+            {%- endif %}
+        from {{ changes }} as changed
+        where {{ scope }}{{ ' and changed.is_removed' if removed_only and prune }}
     {%- endset -%}
-    {%- set changed, full, removed = run_query(counts).rows[0] -%}
+    {%- set row = run_query(counts).rows[0] -%}
+    {%- set changed, full, removed = row[0], row[1], row[2] -%}
     {%- if full > 0 -%}
         {{ return('true') }}
     {%- elif changed == 0 or (removed_only and removed == 0) -%}
@@ -93,21 +109,21 @@
     {%- endif -%}
     {%- set keys -%}
         select cast(changed.key_value as {{ key_type }}) from {{ changes }} as changed
-        where changed.model_name = '{{ model_name }}' and changed.audited_by is null
-            {{- ' and changed.is_removed' if removed_only }}
+        where {{ scope }}{{ ' and changed.is_removed' if removed_only }}
     {%- endset -%}
     {%- set predicate = column ~ ' in (' ~ keys ~ ')' -%}
-    {%- if prune -%}
-        {%- set prune_type = node.columns[prune].data_type -%}
-        {%- set bounds -%}
-            (select cast(changed.prune_value as {{ prune_type }}) as prune_value
-            from {{ changes }} as changed
-            where changed.model_name = '{{ model_name }}' and changed.audited_by is null)
-        {%- endset -%}
-        {%- set predicate = sparkify_within(prune_as or prune, bounds, 'prune_value')
+    {%- if prune and row[3] is not none and row[4] is not none -%}
+        {%- set predicate = (prune_as or prune) ~ ' between '
+            ~ sparkify_literal(row[3], prune_type) ~ ' and ' ~ sparkify_literal(row[4], prune_type)
             ~ ' and ' ~ predicate -%}
     {%- endif -%}
     {{ return('(' ~ predicate ~ ')') }}
+{%- endmacro %}
+
+{% macro sparkify_literal(value, data_type) -%}
+    {#- A value read from the warehouse, written back as a typed SQL literal. -#}
+    {%- set text = value.isoformat(sep=' ') if value.hour is defined else value | string -%}
+    {{ return("cast('" ~ text | replace("'", "''") ~ "' as " ~ data_type ~ ")") }}
 {%- endmacro %}
 
 {% macro default__test_relationships(model, column_name, to, field) -%}
