@@ -42,17 +42,22 @@ def plays_per_hour(answer: Answer, out: Path) -> Path:
     return _save(fig, out / "plays_per_hour.png")
 
 
-def plays_per_day_by_level(answer: Answer, out: Path) -> Path:
+def stack_days_by_level(ax, answer: Answer, colors: tuple[str, str]) -> None:
+    """Plays per day as bars, free stacked under paid (the PNG and the HTML report)."""
     series: dict[str, dict] = collections.defaultdict(dict)
     for day, level, plays in answer.rows:
         series[level][day] = plays
     days = sorted({r[0] for r in answer.rows})
-    fig, ax = plt.subplots(figsize=(10, 4.5))
     bottom = [0] * len(days)
-    for level, color in (("free", "#ff7f0e"), ("paid", "#2ca02c")):
+    for level, color in zip(("free", "paid"), colors, strict=True):
         values = [series[level].get(d, 0) for d in days]
         ax.bar(days, values, bottom=bottom, label=level, color=color)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+
+
+def plays_per_day_by_level(answer: Answer, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    stack_days_by_level(ax, answer, ("#ff7f0e", "#2ca02c"))
     ax.set(title=DASHBOARDS["plays_per_day_by_level.png"], xlabel="Day", ylabel="Plays")
     ax.legend(title="Level")
     fig.autofmt_xdate()

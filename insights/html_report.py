@@ -7,7 +7,6 @@ style is inline, and nothing is fetched. Each run writes a report of its own
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import html
 import io
@@ -23,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from insights.dashboards import stack_days_by_level
 from insights.provenance import Provenance
 from insights.queries import Answer
 from insights.tables import cell, repair_text
@@ -102,16 +102,8 @@ def bars(
 
 
 def stacked_days(title: str, answer: Answer) -> str:
-    series: dict[str, dict] = collections.defaultdict(dict)
-    for day, level, plays in answer.rows:
-        series[level][day] = plays
-    days = sorted({r[0] for r in answer.rows})
     fig, ax = plt.subplots(figsize=(10, 4.2))
-    bottom = [0] * len(days)
-    for level, color in (("free", "#dd8452"), ("paid", "#55a868")):
-        values = [series[level].get(d, 0) for d in days]
-        ax.bar(days, values, bottom=bottom, label=level, color=color)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    stack_days_by_level(ax, answer, ("#dd8452", "#55a868"))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(title=title, ylabel="Plays")
     ax.legend(title="Level")
