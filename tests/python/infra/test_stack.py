@@ -162,7 +162,7 @@ def test_open_to_the_world_needs_an_explicit_ask(aws: Clients, tmp_path: Path) -
     )
     Stack(
         config, aws, report=warnings.append, sleep=lambda s: None, cidr_lookup=no_lookup
-    ).ensure_security_group(Outcome())
+    ).security_group.ensure(Outcome())
     assert any("WARNING" in w and "0.0.0.0/0" in w for w in warnings)
 
 
