@@ -33,7 +33,7 @@ $(DBT_PROFILES_DIR)/profiles.yml:
 	cp profiles.yml.example $@
 
 $(DEMO_DATA)/log_json_path.json: | $(STAMP)
-	$(BIN)/python -m loader.generate --output $(DEMO_DATA)
+	$(BIN)/python -m generator --output $(DEMO_DATA)
 
 demo: setup $(DEMO_DATA)/log_json_path.json  ## generate demo data, stage it, build and test the warehouse, print the answers
 	$(BIN)/python loader/copy_staging.py --target $(TARGET) --source $(DEMO_DATA)

@@ -93,7 +93,7 @@ def timer() -> Iterator[Callable[[], float]]:
     elapsed.append(time.perf_counter() - started)
 
 
-def run(args: list[str], env: dict[str, str] | None = None) -> float:
+def wall_seconds(args: list[str], env: dict[str, str] | None = None) -> float:
     """Run a command from the project directory; return its wall time in seconds."""
     return run_timed(args, env)[0]
 

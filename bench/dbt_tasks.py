@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.common import PROJECT, Report, profiles_env, run_timed, venv_bin
 from bench.incremental import REAL_EVENTS_PER_DAY, link_tree
-from loader.generate import Options, generate
+from generator.synthetic import Options, generate
 
 
 def listing(env: dict[str, str], kind: str) -> list[dict]:

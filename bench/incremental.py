@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Report, profiles_env, run_timed, venv_bin
-from loader.generate import Options, generate
+from generator.synthetic import Options, generate
 
 REAL_EVENTS_PER_DAY = 8056 / 30
 SONGS = 20_000

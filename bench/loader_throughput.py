@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import PROJECT, Report, profiles_env, run, warm_page_cache
-from loader.generate import Options, generate
+from bench.common import PROJECT, Report, profiles_env, wall_seconds, warm_page_cache
+from generator.synthetic import Options, generate
 
 EVENTS_PER_GB = 2_100_000
 REPEATS = 3
@@ -113,13 +113,13 @@ print(time.perf_counter() - started)
 
 
 def postgres_seconds(root: Path, work: Path) -> float:
-    from tests.python.servers import PostgresServer
+    from support.servers import PostgresServer
 
     server = PostgresServer.start()
     try:
         db = server.create_database("bench")
         env = profiles_env(work, **server.env(db))
-        return run(
+        return wall_seconds(
             [
                 sys.executable,
                 "loader/copy_staging.py",
@@ -161,7 +161,7 @@ def main() -> int:
             baselines.append(duckdb_read_json_seconds(root))
             baseline_files.append(duckdb_read_json_seconds(root, str(fresh / "baseline.duckdb")))
             ducks.append(
-                run(
+                wall_seconds(
                     [
                         sys.executable,
                         "loader/copy_staging.py",
@@ -206,7 +206,7 @@ def main() -> int:
             (part / "log_json_path.json").symlink_to(root / "log_json_path.json")
             slice_mb = sum(p.stat().st_size for p in files) / 1e6
             (work / "slice-run").mkdir()
-            ours = run(
+            ours = wall_seconds(
                 [
                     sys.executable,
                     "loader/copy_staging.py",

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from bench.common import PROJECT, Report, profiles_env, venv_bin, warm_page_cache
-from loader.generate import Options, generate
+from generator.synthetic import Options, generate
 
 REAL_EVENTS, REAL_SONGS = 8056, 14896
 
 
-def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+def wall_seconds(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(seconds, peak RSS in MB of this child)."""
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -42,7 +42,7 @@ def pipeline(
 ) -> None:
     env = profiles_env(work, **(extra_env or {}))
     warm_page_cache(root)
-    stage, stage_mem = timed(
+    stage, stage_mem = wall_seconds(
         [
             sys.executable,
             "loader/copy_staging.py",
@@ -54,7 +54,7 @@ def pipeline(
         ],
         env,
     )
-    build, build_mem = timed([venv_bin("dbt"), "build", "--target", target], env)
+    build, build_mem = wall_seconds([venv_bin("dbt"), "build", "--target", target], env)
     report.add(
         f"{label}: stage {stage:7.1f} s (peak {stage_mem:6.0f} MB), dbt build "
         f"{build:7.1f} s (peak {build_mem:6.0f} MB), total {stage + build:7.1f} s"
@@ -90,7 +90,7 @@ def main() -> int:
         Path(tempfile.mkdtemp(dir=args.workdir)),
         report,
     )
-    from tests.python.servers import PostgresServer
+    from support.servers import PostgresServer
 
     server = PostgresServer.start()
     try:

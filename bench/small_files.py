@@ -10,13 +10,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import Report, profiles_env, real_data, run
+from bench.common import Report, profiles_env, real_data, wall_seconds
 
 S3_SLICE = 1500  # moto serves ~100-150 tiny objects/s: keep the upload short
 
 
 def stage_songs(source: str, env: dict[str, str], *extra: str) -> float:
-    return run(
+    return wall_seconds(
         [
             sys.executable,
             "loader/copy_staging.py",
@@ -32,7 +32,7 @@ def stage_songs(source: str, env: dict[str, str], *extra: str) -> float:
 
 
 def main() -> int:
-    from tests.python.servers import S3Server
+    from support.servers import S3Server
 
     songs = real_data()
     if songs is None:
@@ -44,7 +44,7 @@ def main() -> int:
         (work / "a").mkdir()
         local = stage_songs(str(songs), profiles_env(work / "a"))
         packed = work / "packed"
-        run(
+        wall_seconds(
             [
                 sys.executable,
                 "-m",
@@ -92,7 +92,7 @@ def main() -> int:
                     "--s3-workers",
                     str(workers),
                 )
-            run(
+            wall_seconds(
                 [
                     sys.executable,
                     "-m",

@@ -27,7 +27,7 @@ def real_full() -> Path:
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic data set, generated once per test session."""
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     out = tmp_path_factory.mktemp("generated")
     generate(Options(output=out, songs=3000, users=60, days=5, events=4000, seed=7))
@@ -37,7 +37,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few hundred objects: small enough to copy per test and to serve from moto."""
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     out = tmp_path_factory.mktemp("small")
     generate(Options(output=out, songs=200, users=30, days=5, events=2000, seed=11))
@@ -91,7 +91,7 @@ def profiles_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # --- a real PostgreSQL server on 127.0.0.1 ----------------------------------------------------
 
-from tests.python.servers import PostgresServer, S3Server  # noqa: E402
+from support.servers import PostgresServer, S3Server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

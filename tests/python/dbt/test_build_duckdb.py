@@ -233,7 +233,7 @@ def test_start_times_are_utc_from_epoch_ms(real_warehouse, real_full: Path) -> N
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     out = tmp_path_factory.mktemp("month")
     generate(Options(output=out, songs=300, users=40, days=30, events=6000, seed=5))

@@ -28,7 +28,7 @@ def _pg_marts(server, dbname: str, exclude=("staged_at",)) -> dict[str, list[tup
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     out = tmp_path_factory.mktemp("pg-month")
     generate(Options(output=out, songs=300, users=40, days=30, events=6000, seed=5))

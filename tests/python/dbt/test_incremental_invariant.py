@@ -111,7 +111,7 @@ class Scenario:
     """The source directory a loader would see, changed step by step from one seed."""
 
     def __init__(self, seed: int, work: Path) -> None:
-        from loader.generate import Options, generate
+        from generator.synthetic import Options, generate
 
         self.seed, self.rng = seed, random.Random(seed)
         self.full = work / "generated"

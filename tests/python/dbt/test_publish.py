@@ -26,7 +26,7 @@ Execute = Callable[[str], list[tuple]]
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     out = tmp_path_factory.mktemp("publish-month")
     generate(Options(output=out, songs=200, users=30, days=6, events=1500, seed=11))

@@ -11,7 +11,7 @@ from tests.python.dbt.helpers import MARTS, dbt
 
 @pytest.fixture
 def offline_redshift(profiles_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.python.servers import free_port
+    from support.servers import free_port
 
     monkeypatch.setenv("SPARKIFY_REDSHIFT_HOST", "127.0.0.1")
     monkeypatch.setenv("SPARKIFY_REDSHIFT_PORT", str(free_port()))  # nothing listens there

@@ -88,7 +88,7 @@ def test_redshift_compiled_models_and_analyses_give_the_postgres_rows(
     tmp_path,
     monkeypatch,
 ) -> None:
-    from tests.python.servers import free_port
+    from support.servers import free_port
 
     monkeypatch.setenv("SPARKIFY_REDSHIFT_DATABASE", postgres_db)  # the same database names
     monkeypatch.setenv("SPARKIFY_REDSHIFT_HOST", "127.0.0.1")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from support.servers import free_port
 from tests.python.conftest import PROJECT_DIR
 from tests.python.dbt.helpers import MARTS, dbt
 from tests.python.loader.helpers import stage
-from tests.python.servers import free_port
 
 ARTIFACTS = Path(os.environ.get("SPARKIFY_TEST_ARTIFACTS", PROJECT_DIR / "test-artifacts"))
 CHROMIUM_FLAGS = [

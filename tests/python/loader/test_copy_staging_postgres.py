@@ -126,7 +126,7 @@ def test_full_refresh_in_one_transaction(
 def test_unreachable_server_is_a_configuration_error(
     small_generated: Path, profiles_dir: Path, monkeypatch, capsys
 ) -> None:
-    from tests.python.servers import free_port
+    from support.servers import free_port
 
     monkeypatch.setenv("SPARKIFY_PG_PORT", str(free_port()))
     assert stage("--target", "postgres", "--source", str(small_generated)) == 2

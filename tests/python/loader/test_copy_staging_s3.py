@@ -86,7 +86,7 @@ def test_stages_from_s3_into_postgres(
 def test_missing_bucket_and_unreachable_endpoint_exit_2(
     s3_server, profiles_dir: Path, capsys
 ) -> None:
-    from tests.python.servers import free_port
+    from support.servers import free_port
 
     assert stage("--source", "s3://no-such-bucket", "--endpoint-url", s3_server.endpoint) == 2
     assert "JSONPaths" in capsys.readouterr().err

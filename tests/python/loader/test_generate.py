@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from loader.generate import Options, double_encode, generate
+from generator.synthetic import Options, double_encode, generate
 
 SONG_PATH = re.compile(r"^song_data/([A-Z])/([A-Z])/([A-Z])/TR([A-Z0-9]{16})\.json$")
 EVENT_PATH = re.compile(r"^log_data/(\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})-events\.json$")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 day files of about 1 MB each: with --batch-mb 1 a load takes many batches."""
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     out = tmp_path_factory.mktemp("faults")
     generate(Options(output=out, songs=300, users=200, days=30, events=60_000, seed=21))
@@ -167,7 +167,7 @@ def test_dropped_connection_without_retries_fails_cleanly_then_rerun_is_exact(
 def test_object_store_stopping_mid_load_then_rerun_is_exact(
     month: Path, profiles_dir: Path
 ) -> None:
-    from tests.python.servers import S3Server
+    from support.servers import S3Server
 
     server = S3Server.start()
     try:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_ten_days_one_at_a_time_reconcile(tmp_path: Path, profiles_dir: Path) -> None:
     from dbt.cli.main import dbtRunner
 
-    from loader.generate import Options, generate
+    from generator.synthetic import Options, generate
 
     full = tmp_path / "full"
     # a day at 10x the real volume (the real month has 8,056 events in 30 days); the day-by-day

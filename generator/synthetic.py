@@ -8,7 +8,7 @@ users who change level, sessions with increasing ``itemInSession`` and files wit
 newline. It is deterministic for a seed: each day is generated from its own seeded random stream,
 so days can be written in parallel and the bytes never depend on the worker count.
 
-    python -m loader.generate --output data/demo --songs 2000 --users 100 --days 30
+    python -m generator --output data/demo --songs 2000 --users 100 --days 30
 """
 
 from __future__ import annotations
@@ -26,237 +26,29 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-JSONPATHS = [
-    "artist",
-    "auth",
-    "firstName",
-    "gender",
-    "itemInSession",
-    "lastName",
-    "length",
-    "level",
-    "location",
-    "method",
-    "page",
-    "registration",
-    "sessionId",
-    "song",
-    "status",
-    "ts",
-    "userAgent",
-    "userId",
-]
+VOCABULARIES = Path(__file__).with_name("vocabularies.json")
 
-FIRST_NAMES = [
-    "Walter",
-    "Kaylee",
-    "Lily",
-    "Jacob",
-    "Chloe",
-    "Tegan",
-    "Aleena",
-    "Jayden",
-    "Ryan",
-    "Sara",
-    "Jordan",
-    "Matthew",
-    "Layla",
-    "Mohammad",
-    "Emily",
-    "Kinsley",
-    "Rylan",
-    "Ava",
-    "Cierra",
-    "Sienna",
-    "Harper",
-    "Elijah",
-    "Zoé",
-    "Noël",
-    "Anaïs",
-    "Jürgen",
-    "Björn",
-    "Inés",
-    "Mateo",
-]
-LAST_NAMES = [
-    "Frye",
-    "Summers",
-    "Koch",
-    "Garza",
-    "Cuevas",
-    "Levine",
-    "Kirby",
-    "Graham",
-    "Smith",
-    "Johnson",
-    "Jones",
-    "Klein",
-    "Williams",
-    "Rodriguez",
-    "Hogan",
-    "Young",
-    "George",
-    "Colon",
-    "Finley",
-    "Müller",
-    "Peña",
-    "Núñez",
-    "Søren",
-    "O'Brien",
-    "Ortiz",
-    "Lynch",
-    "Carter",
-    "Reed",
-]
-LOCATIONS = [
-    "San Francisco-Oakland-Hayward, CA",
-    "Portland-South Portland, ME",
-    "Lansing-East Lansing, MI",
-    "Chicago-Naperville-Elgin, IL-IN-WI",
-    "Atlanta-Sandy Springs-Roswell, GA",
-    "Waterloo-Cedar Falls, IA",
-    "Tampa-St. Petersburg-Clearwater, FL",
-    "New York-Newark-Jersey City, NY-NJ-PA",
-    "Janesville-Beloit, WI",
-    "Phoenix-Mesa-Scottsdale, AZ",
-    "Houston-The Woodlands-Sugar Land, TX",
-    "Los Angeles-Long Beach-Anaheim, CA",
-    "Red Bluff, CA",
-    "Birmingham-Hoover, AL",
-    "Detroit-Warren-Dearborn, MI",
-    "Marinette, WI-MI",
-    "Santa Maria-Santa Barbara, CA",
-    "Winston-Salem, NC",
-]
-USER_AGENTS = [
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/36.0.1985.143 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/35.0.1916.153 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:31.0) Gecko/20100101 Firefox/31.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.77.4 (KHTML, like Gecko) "
-    "Version/7.0.5 Safari/537.77.4",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Ubuntu Chromium/36.0.1985.125 Chrome/36.0.1985.125 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 "
-    "(KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53",
-    "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
-]
-WORDS = [
-    "love",
-    "night",
-    "heart",
-    "fire",
-    "dream",
-    "time",
-    "rain",
-    "blue",
-    "song",
-    "dance",
-    "road",
-    "home",
-    "light",
-    "girl",
-    "boy",
-    "sky",
-    "city",
-    "river",
-    "moon",
-    "summer",
-    "world",
-    "soul",
-    "gold",
-    "shadow",
-    "ghost",
-    "angel",
-    "wild",
-    "young",
-    "tonight",
-    "forever",
-    "baby",
-    "money",
-    "never",
-    "again",
-    "broken",
-    "street",
-    "electric",
-    "velvet",
-    "crystal",
-    "paper",
-    "stone",
-    "ocean",
-    "desert",
-    "winter",
-    "silence",
-]
-ACCENTED_WORDS = ["Café", "Björk", "Señor", "Mañana", "Über", "Noël", "Déjà", "Ærø", "São", "Crème"]
-SONG_LOCATIONS = [
-    "London, England",
-    "Los Angeles, CA",
-    "New York, NY",
-    "Chicago, IL",
-    "GERMANY",
-    "Sweden",
-    "Paris, France",
-    "Kingston, Jamaica",
-    "Nashville, TN",
-    "Montréal, Québec",
-    "São Paulo, Brasil",
-    "Berlin",
-    "Detroit, MI",
-    "Seattle, WA",
-    "Hamilton, OH",
-    "Sherbrooke",
-    "Tokyo, Japan",
-]
 
-# (page, auth, method, status, weight) for logged-in events that are not NextSong.
-OTHER_PAGES = [
-    ("Home", "GET", 200, 806),
-    ("Logout", "PUT", 307, 90),
-    ("Downgrade", "GET", 200, 60),
-    ("Settings", "GET", 200, 56),
-    ("Help", "GET", 200, 47),
-    ("About", "GET", 200, 36),
-    ("Upgrade", "GET", 200, 21),
-    ("Save Settings", "PUT", 307, 10),
-    ("Error", "GET", 404, 9),
-]
-LOGGED_OUT_PAGES = [
-    ("Home", "GET", 200, 55),
-    ("Login", "PUT", 307, 92),
-    ("About", "GET", 200, 8),
-    ("Help", "GET", 200, 5),
-]
+def _vocabulary(name: str) -> list:
+    """One list of ``vocabularies.json`` (the word lists and page shapes, kept as data)."""
+    return json.loads(VOCABULARIES.read_text(encoding="utf-8"))[name]["values"]
+
+
+JSONPATHS: list[str] = _vocabulary("jsonpaths")
+FIRST_NAMES: list[str] = _vocabulary("first_names")
+LAST_NAMES: list[str] = _vocabulary("last_names")
+LOCATIONS: list[str] = _vocabulary("locations")
+USER_AGENTS: list[str] = _vocabulary("user_agents")
+WORDS: list[str] = _vocabulary("words")
+ACCENTED_WORDS: list[str] = _vocabulary("accented_words")
+SONG_LOCATIONS: list[str] = _vocabulary("song_locations")
+# (page, method, status, weight) of the events that are not plays
+Page = tuple[str, str, int, int]
+OTHER_PAGES: list[Page] = [tuple(page) for page in _vocabulary("other_pages")]
+LOGGED_OUT_PAGES: list[Page] = [tuple(page) for page in _vocabulary("logged_out_pages")]
+HOURLY_WEIGHTS: list[int] = _vocabulary("hourly_weights")
 NEXT_SONG_SHARE = 6820 / 7770  # logged-in events that are plays, as in the real month
 LOGGED_OUT_SHARE = 286 / 8056
-# Share of plays per UTC hour in the real month: quiet nights, a late-afternoon peak.
-HOURLY_WEIGHTS = [
-    155,
-    154,
-    117,
-    109,
-    136,
-    162,
-    183,
-    179,
-    207,
-    270,
-    312,
-    336,
-    308,
-    324,
-    432,
-    477,
-    542,
-    494,
-    498,
-    367,
-    360,
-    280,
-    217,
-    201,
-]
 LEVEL_CHANGE_SHARE = 0.08  # 8 of the 98 real users change level during the month
 
 

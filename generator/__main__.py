@@ -1,0 +1,5 @@
+import sys
+
+from generator.synthetic import main
+
+sys.exit(main())
