@@ -18,7 +18,7 @@ from pathlib import Path
 
 from insights import html_report, provenance
 from insights.dashboards import draw_all
-from insights.queries import connect, load_questions, run
+from insights.queries import answer, connect, load_questions
 from insights.tables import render_table
 from loader import logs
 from loader.errors import LoaderError
@@ -83,11 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         name, config = load_target(args.target)
         questions = load_questions()
-        with connect(config) as con:
-            origin = provenance.read(con, name, config)
+        with connect(config) as warehouse:
+            origin = provenance.read(warehouse, name, config)
             answers = {}
             for key, (question, sql) in questions.items():
-                answers[key] = run(con, key, question, sql)
+                answers[key] = answer(warehouse, key, question, sql)
                 logs.debug(
                     f"{key}: {len(answers[key].rows)} rows",
                     event="answer",

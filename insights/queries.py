@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loader import engines
 from loader.errors import ConfigError
-from loader.profiles import DuckDBConfig, PostgresConfig, RedshiftConfig, TargetConfig
+from loader.profiles import TargetConfig
 
 ANALYSES_DIR = Path(__file__).resolve().parent.parent / "analyses"
 _REF = re.compile(r"\{\{\s*ref\(\s*['\"]([a-z_]+)['\"]\s*\)\s*\}\}")
@@ -44,55 +45,47 @@ def load_questions(directory: Path = ANALYSES_DIR) -> dict[str, tuple[str, str]]
     return questions
 
 
+class Warehouse:
+    """A read-only session on the target: every query failure is classed by the target
+    engine's own ``classify`` (a lost connection is transient, a missing mart is not)."""
+
+    def __init__(self, config: TargetConfig, connection: Any) -> None:
+        self.config = config
+        self.connection = connection  # a DB-API connection of the engine's driver
+
+    def rows(self, sql: str, doing: str = "query") -> tuple[list[str], list[tuple]]:
+        """The column names and rows of ``sql``; a failure as a ``LoaderError`` naming
+        ``doing``."""
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            rows = [tuple(r) for r in cursor.fetchall()]
+            return [d[0] for d in cursor.description], rows
+        except Exception as exc:
+            self.rollback()
+            raise engines.classify(self.config, exc, doing) from None
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def rollback(self) -> None:
+        """End the read transaction (engines with a server hold one open otherwise)."""
+        with contextlib.suppress(Exception):
+            self.connection.rollback()
+
+
 @contextlib.contextmanager
-def connect(config: TargetConfig) -> Iterator[Any]:
-    con: Any  # a DB-API connection of the engine's driver
-    if isinstance(config, DuckDBConfig):
-        import duckdb
-
-        if not Path(config.path).exists():
-            raise ConfigError(
-                f"no warehouse at {config.path}: run `make demo` (or the loader "
-                "and `dbt build`) first"
-            )
-        con = duckdb.connect(config.path, read_only=True)
-    elif isinstance(config, PostgresConfig):
-        import psycopg2
-
-        con = psycopg2.connect(
-            host=config.host,
-            port=config.port,
-            user=config.user,
-            password=config.password or None,
-            dbname=config.dbname,
-        )
-    elif isinstance(config, RedshiftConfig):
-        import redshift_connector
-
-        con = redshift_connector.connect(
-            host=config.host,
-            port=config.port,
-            user=config.user,
-            password=config.password,
-            database=config.dbname,
-        )
-    else:
-        raise ConfigError(f"unsupported target {config!r}")
+def connect(config: TargetConfig) -> Iterator[Warehouse]:
+    """The target opened read-only, as the loader connects to it (Redshift's IAM login too)."""
+    connection = engines.connect(config)
     try:
-        yield con
-    finally:
-        con.close()
-
-
-def run(con: Any, name: str, question: str, sql: str) -> Answer:
-    cursor = con.cursor()
-    try:
-        cursor.execute(sql)
-        rows = [tuple(r) for r in cursor.fetchall()]
-        columns = [d[0] for d in cursor.description]
-    except Exception as exc:
-        raise ConfigError(f"analyses/{name}.sql failed: {exc}".splitlines()[0]) from None
+        yield Warehouse(config, connection)
     finally:
         with contextlib.suppress(Exception):
-            cursor.close()
+            connection.close()
+
+
+def answer(warehouse: Warehouse, name: str, question: str, sql: str) -> Answer:
+    """Run one analysis on the published marts."""
+    columns, rows = warehouse.rows(sql, f"running analyses/{name}.sql")
     return Answer(name, question, columns, rows)

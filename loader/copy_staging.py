@@ -23,14 +23,13 @@ if __package__ in (None, ""):  # run as `python loader/copy_staging.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loader import logs
-from loader.destinations.base import Destination
+from loader.contract import RunOptions, TableStats
+from loader.engines import DestinationOptions, open_destination
 from loader.errors import ConfigError, LoaderError, TransientError, out_of_space
 from loader.logs import log
-from loader.pipeline import RunOptions, TableStats, run, summary_table
+from loader.pipeline import stage_tables, summary_table
 from loader.profiles import (
     DuckDBConfig,
-    PostgresConfig,
-    RedshiftConfig,
     load_env_file,
     load_target,
 )
@@ -237,38 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def open_destination(config: object, args: argparse.Namespace) -> Destination:
-    if isinstance(config, DuckDBConfig):
-        from loader.destinations.duckdb import DuckDBDestination
-
-        return DuckDBDestination(config.path, read_only=args.dry_run)
-    if isinstance(config, PostgresConfig):
-        from loader.destinations.postgres import PostgresDestination
-
-        return PostgresDestination(config, read_only=args.dry_run)
-    if isinstance(config, RedshiftConfig):
-        from loader.destinations.redshift import RedshiftDestination
-
-        client = None
-        if args.manifest_prefix and args.manifest_prefix.startswith("s3://"):
-            from loader.sources import S3Source
-
-            stage = S3Source(
-                args.manifest_prefix,
-                region=args.region or config.region,
-                endpoint_url=args.endpoint_url,
-                unsigned=False,
-            )
-            client = stage.client
-        return RedshiftDestination.open(
-            config,
-            iam_role=args.iam_role,
-            stage_prefix=args.manifest_prefix,
-            s3_client=client,
-            dry_run=args.dry_run,
-            region=config.region,
-        )
-    raise ConfigError(f"unsupported target {config!r}")
+def destination_options(args: argparse.Namespace) -> DestinationOptions:
+    """What the command line adds to the target's profile to open its destination."""
+    return DestinationOptions(
+        dry_run=args.dry_run,
+        iam_role=args.iam_role,
+        manifest_prefix=args.manifest_prefix,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+    )
 
 
 def read_jsonpaths(source: Source, location: str, args: argparse.Namespace) -> tuple[bytes, str]:
@@ -394,8 +370,8 @@ def _main(args: argparse.Namespace, report: list[TableStats] | None = None) -> i
         f"staging {source.uri} into target {target_name!r} ({config.type}{where})"
         + (" [dry run]" if args.dry_run else "")
     )
-    with run_directory(), open_destination(config, args) as dest:
-        stats, warnings = run(dest, source, tables, opts, sys.stdout, schema)
+    with run_directory(), open_destination(config, destination_options(args)) as dest:
+        stats, warnings = stage_tables(dest, source, tables, opts, sys.stdout, schema)
     if report is not None:
         report.extend(stats)
     shown = warnings if logs.settings.format == "json" else warnings[:10]

@@ -23,11 +23,11 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-from loader.records import Reject, Unmapped, parse_object
+from loader.contract import ParsedBatch
+from loader.records import parse_object
 from loader.sources import SourceObject
 from loader.tables import BIGINT, DOUBLE, EPOCH_MS_RANGE, INTEGER, TEXT, Table
 
@@ -72,7 +72,7 @@ def line_count(data: bytes) -> int:
 
 
 @dataclass
-class Prepared:
+class ParserInput:
     """A batch sorted for parsing: the eligible objects already written to one NDJSON file."""
 
     fast: list[tuple[str, bytes]] = field(default_factory=list)  # in the batch file, in order
@@ -89,33 +89,11 @@ class Prepared:
             self.path = None
 
 
-@dataclass
-class FastBatch:
-    """Rows parsed for one batch: some in a DuckDB temp table, the rest as Python tuples."""
-
-    connection: Any  # the DuckDB connection holding FAST_TABLE
-    fast_rows: int = 0
-    python_rows: list[tuple] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (rows, rejects)
-    present: set[str] = field(default_factory=set)  # columns whose key some record had
-    # records with keys no column maps (every one goes to Python: its key set is not the
-    # expected one)
-    unmapped: list[Unmapped] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return self.fast_rows + len(self.python_rows)
-
-    def drop(self) -> None:
-        cleanup(self.connection)
-
-
 class FastParser:
     def __init__(
         self,
         table: Table,
-        connection: Any | None = None,
+        connection: duckdb.DuckDBPyConnection | None = None,
         invalid_char: str | None = None,
         workdir: str | None = None,
     ) -> None:
@@ -124,12 +102,19 @@ class FastParser:
         self.invalid_char = invalid_char
         self.workdir = workdir
         self.enabled = invalid_char is None and all(len(c.path) == 1 for c in table.columns)
+        # the layout of the rows it gives: FAST_TABLE's columns (a Python row has the same
+        # values in the same order) and the staging column each fills
+        self.columns: tuple[tuple[str, str], ...] = (
+            *((f"v{index}", column.name) for index, column in enumerate(table.columns)),
+            ("source_key", "_source_key"),
+            ("source_line", "_source_line"),
+        )
 
-    def _python(self, batch: FastBatch, key: str, data: bytes) -> None:
+    def _python(self, batch: ParsedBatch, key: str, data: bytes) -> None:
         batch.counts[key] = self._python_add(batch, key, data)
 
     def _python_add(
-        self, batch: FastBatch, key: str, data: bytes, first_line: int = 1
+        self, batch: ParsedBatch, key: str, data: bytes, first_line: int = 1
     ) -> tuple[int, int]:
         """Parse ``data`` (an object, or its records from ``first_line``) in Python into the
         batch; return its (rows, rejects)."""
@@ -140,10 +125,10 @@ class FastParser:
         batch.unmapped.extend(parsed.unmapped)
         return len(parsed.rows), len(parsed.rejects)
 
-    def prepare(self, objects: list[tuple[SourceObject, bytes]]) -> Prepared:
+    def prepare(self, objects: list[tuple[SourceObject, bytes]]) -> ParserInput:
         """The Python half, safe to run in another thread while DuckDB parses the previous
         batch: sort the objects and write the eligible ones into one NDJSON batch file."""
-        prepared = Prepared()
+        prepared = ParserInput()
         for obj, data in objects:
             if self.enabled and eligible(data):
                 prepared.fast.append((obj.key, data))
@@ -154,7 +139,7 @@ class FastParser:
         self._write(prepared)
         return prepared
 
-    def _write(self, prepared: Prepared) -> None:
+    def _write(self, prepared: ParserInput) -> None:
         """Write ``prepared.fast`` into one NDJSON batch file and record each object's span."""
         if not prepared.fast:
             return
@@ -180,10 +165,10 @@ class FastParser:
             raise
         prepared.total = start
 
-    def parse_prepared(self, prepared: Prepared) -> FastBatch:
+    def parse_prepared(self, prepared: ParserInput) -> ParsedBatch:
         """The DuckDB half. Records it cannot vouch for go, one by one, to the Python parser;
         every object of the batch file goes there whole if DuckDB cannot read the file."""
-        batch = FastBatch(self.con)
+        batch = ParsedBatch(self.con, FAST_TABLE, self.columns, TEMP_TABLES)
         try:
             for key in prepared.empty:
                 batch.counts[key] = (0, 0)
@@ -203,14 +188,14 @@ class FastParser:
         return batch
 
     def _retry_strictly(
-        self, batch: FastBatch, prepared: Prepared
-    ) -> tuple[dict[str, list[int]] | None, Prepared]:
+        self, batch: ParsedBatch, prepared: ParserInput
+    ) -> tuple[dict[str, list[int]] | None, ParserInput]:
         """DuckDB could not read the batch file, or found fewer records than lines: hand the
         objects with blank or whitespace-only lines to Python and try the others once more."""
         odd_layout = {key for key, data in prepared.fast if not eligible(data, strict=True)}
         if not odd_layout:
             return None, prepared
-        retry = Prepared(fast=[(k, d) for k, d in prepared.fast if k not in odd_layout])
+        retry = ParserInput(fast=[(k, d) for k, d in prepared.fast if k not in odd_layout])
         for key, data in prepared.fast:
             if key in odd_layout:
                 self._python(batch, key, data)
@@ -221,7 +206,7 @@ class FastParser:
         return self._query(retry.path, retry.spans, retry.total), retry
 
     def _python_records(
-        self, batch: FastBatch, prepared: Prepared, odd: dict[str, list[int]]
+        self, batch: ParsedBatch, prepared: ParserInput, odd: dict[str, list[int]]
     ) -> None:
         """Count the fast rows per object and parse the odd records (by line) in Python."""
         data_of = dict(prepared.fast) if odd else {}
@@ -240,7 +225,7 @@ class FastParser:
         if batch.fast_rows:  # every fast row had every key
             batch.present |= {c.name for c in self.table.columns}
 
-    def parse(self, objects: list[tuple[SourceObject, bytes]]) -> FastBatch:
+    def parse(self, objects: list[tuple[SourceObject, bytes]]) -> ParsedBatch:
         return self.parse_prepared(self.prepare(objects))
 
     # --- the DuckDB side -------------------------------------------------------------------
@@ -423,7 +408,7 @@ class FastParser:
         cleanup(self.con)
 
 
-def cleanup(con: Any) -> None:
+def cleanup(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the fast path's view and temp tables."""
     with contextlib.suppress(duckdb.Error):
         con.execute(f"drop view if exists {FAST_TABLE}")

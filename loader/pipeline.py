@@ -15,133 +15,34 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TextIO
 
-from loader.destinations.base import (
+from loader.contract import (
     ADDED,
     REPLACED,
-    SCHEMA,
-    UNMAPPED,
     WITHDRAWN,
     Batch,
-    Destination,
     LedgerEntry,
+    Plan,
+    RunOptions,
+    TableStats,
+    new_batch_id,
     removed_table,
+    utcnow,
 )
+from loader.destinations.base import Destination
 from loader.errors import ConfigError, DataError, TransientError, out_of_space
-from loader.fast_parse import FastParser, Prepared
+from loader.fast_parse import FastParser, ParserInput
 from loader.logs import debug, log
 from loader.progress import Progress
-from loader.records import Unmapped, check_rejects
+from loader.records import check_rejects
 from loader.sources import Source, SourceObject
 from loader.tables import Table
 
-DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
-FIRST_BATCH_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    full_refresh: bool = False
-    dry_run: bool = False
-    max_errors: int = 0
-    invalid_char: str | None = None  # replacement for invalid UTF-8 (ACCEPTINVCHARS); None: reject
-    replace_changed: bool = False
-    withdraw_missing: bool = False  # remove the rows of loaded objects the source lost
-    batch_bytes: int = DEFAULT_BATCH_BYTES
-    progress: bool = True
-    workdir: str | None = None  # where temporary batch files go (default: the system's)
-    retries: int = 3  # transient failures of a batch commit are retried this often
-    retry_delay: float = 1.0  # seconds before the first retry; doubles each time
-    # --since/--until: only the event files whose key holds a date in this range (inclusive)
-    since: dt.date | None = None
-    until: dt.date | None = None
-    restage: bool = False  # stage the objects in range again, as new versions of themselves
-    add_source: bool = False  # stage a second source beside what another one staged
-
-    @property
-    def dated(self) -> bool:
-        return self.since is not None or self.until is not None
-
-    def in_range(self, day: dt.date) -> bool:
-        return (self.since is None or day >= self.since) and (
-            self.until is None or day <= self.until
-        )
-
-
-@dataclass
-class Plan:
-    table: Table
-    listed: list[SourceObject]
-    new: list[SourceObject] = field(default_factory=list)
-    skipped: list[SourceObject] = field(default_factory=list)
-    changed: list[tuple[SourceObject, LedgerEntry]] = field(default_factory=list)
-    missing: list[LedgerEntry] = field(default_factory=list)  # loaded, no longer listed
-    # unchanged files whose modification time moved (hashed to be sure): the ledger learns the
-    # new time, so the next run skips them without reading them
-    touched: list[tuple[LedgerEntry, dt.datetime]] = field(default_factory=list)
-
-
-@dataclass
-class TableStats:
-    table: str
-    listed_files: int = 0
-    new_files: int = 0
-    skipped_files: int = 0
-    changed_files: int = 0
-    missing_files: int = 0
-    withdrawn_files: int = 0
-    restaged_files: int = 0  # loaded objects staged again as new versions (--restage)
-    replaced_files: int = 0  # objects whose new version replaced the old one's rows
-    rows: int = 0
-    rejects: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    batches: int = 0
-    # keys no column maps (kept in staging.load_unmapped): path -> [records, first key:line]
-    unmapped: dict[str, list] = field(default_factory=dict)
-    unmapped_records: int = 0
-    not_kept: list[Unmapped] = field(default_factory=list)  # values too large to keep
-
-    def add_unmapped(self, found: list[Unmapped]) -> None:
-        self.unmapped_records += len(found)
-        for record in found:
-            for name in record.names:
-                seen = self.unmapped.setdefault(name, [0, f"{record.key}:{record.line}"])
-                seen[0] += 1
-            if record.not_kept is not None:
-                self.not_kept.append(record)
-
-    def unmapped_warnings(self, source_uri: str) -> list[str]:
-        """A line naming each unmapped key, how many records had it and the first of them, and
-        one for the values that could not be kept."""
-        if not self.unmapped_records:
-            return []
-        ranked = sorted(self.unmapped.items(), key=lambda item: (-item[1][0], item[0]))
-        shown = "; ".join(
-            f"{name} ({count:,} record(s), first {source_uri}/{first})"
-            for name, (count, first) in ranked[:5]
-        )
-        more = f"; and {len(ranked) - 5:,} more key(s)" if len(ranked) > 5 else ""
-        lines = [
-            f"{self.table}: {self.unmapped_records:,} staged record(s) have keys no column "
-            f"maps, kept with their values in {SCHEMA}.{UNMAPPED} (by batch, key and line): "
-            f"{shown}{more}"
-        ]
-        if self.not_kept:
-            first = self.not_kept[0]
-            lines.append(
-                f"{self.table}: the unmapped values of {len(self.not_kept):,} record(s) could "
-                f"not be kept (their keys are listed in {SCHEMA}.{UNMAPPED}, unmapped_json is "
-                f"null): first {source_uri}/{first.key}:{first.line} "
-                f"({', '.join(first.names[:3])}: {first.not_kept})"
-            )
-        return lines
+FIRST_BATCH_BYTES = 32 * 1024 * 1024  # the first batch's cap: work starts early
 
 
 KEY_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
@@ -239,14 +140,6 @@ def make_plan(
     return plan
 
 
-def new_batch_id(now: dt.datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def chunk_by_bytes(
     objects: list[SourceObject], limit: int, first_limit: int | None = None
 ) -> list[list[SourceObject]]:
@@ -267,10 +160,11 @@ def chunk_by_bytes(
     return chunks
 
 
-def load_client_side(
+def load_batches(
     dest: Destination, source: Source, plan: Plan, opts: RunOptions, stats: TableStats
 ) -> None:
-    """Parse the new objects here and commit them batch by batch (DuckDB, PostgreSQL)."""
+    """The one load loop, on every engine: fetch the new and replaced objects, parse them and
+    commit them batch by batch (retries, rejects and stats the same everywhere)."""
     replace = (
         {obj.key: entry for obj, entry in plan.changed}
         if opts.replace_changed or opts.restage
@@ -287,10 +181,11 @@ def load_client_side(
         enabled=opts.progress,
         total_bytes=sum(obj.size for obj in todo),
     )
-    connection = dest.parser_connection()  # type: ignore[attr-defined]
-    parser = FastParser(plan.table, connection, opts.invalid_char, workdir=opts.workdir)
+    parser = FastParser(
+        plan.table, dest.parser_connection(), opts.invalid_char, workdir=opts.workdir
+    )
 
-    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], Prepared]:
+    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], ParserInput]:
         fetched = list(source.fetch_many(objects, on_done=lambda _: progress.update()))
         return [obj for obj, _ in fetched], parser.prepare(fetched)  # objects with their ETags
 
@@ -310,7 +205,11 @@ def load_client_side(
             parsed = parser.parse_prepared(prepared)
             del prepared
             try:
-                batch.rows, batch.rejects, batch.fast = parsed.python_rows, parsed.rejects, parsed
+                batch.rows, batch.rejects, batch.parsed = (
+                    parsed.python_rows,
+                    parsed.rejects,
+                    parsed,
+                )
                 batch.unmapped = parsed.unmapped
                 for obj in objects:
                     rows, rejected = parsed.counts.get(obj.key, (0, 0))
@@ -387,11 +286,6 @@ def withdraw(
 ) -> None:
     """Remove the rows of the loaded objects the source no longer lists, in one batch: the rows
     move to the _removed table and the ledger records each object as withdrawn."""
-    if not hasattr(dest, "commit_batch"):
-        raise ConfigError(
-            f"--withdraw-missing is not supported on {dest.engine} (its staged rows do not "
-            "record their object); use --full-refresh"
-        )
     now = utcnow()
     batch = Batch(
         plan.table,
@@ -424,9 +318,9 @@ def withdraw(
 
 
 def read_ahead(
-    fetch: Callable[[list[SourceObject]], tuple[list[SourceObject], Prepared]],
+    fetch: Callable[[list[SourceObject]], tuple[list[SourceObject], ParserInput]],
     chunks: list[list[SourceObject]],
-) -> Iterator[tuple[list[SourceObject], Prepared]]:
+) -> Iterator[tuple[list[SourceObject], ParserInput]]:
     """Yield each chunk fetched and prepared, fetching the next one in a background thread
     meanwhile: reading, hashing and writing the batch file overlap DuckDB's work on the
     previous batch (both release the GIL). At most two batches are in memory."""
@@ -464,7 +358,7 @@ def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> No
             if attempt > 1 and dest.has_batch(batch.table.name, batch.batch_id):
                 log(f"{batch.table.name}: batch {batch.batch_id} was committed before the failure")
                 return
-            dest.commit_batch(batch)  # type: ignore[attr-defined]
+            dest.commit_batch(batch)
             return
         except TransientError as exc:
             if full := out_of_space(exc):  # waiting frees no disk: never retried
@@ -477,7 +371,7 @@ def commit_with_retries(dest: Destination, batch: Batch, opts: RunOptions) -> No
                 f"(attempt {attempt + 1} of {opts.retries + 1})"
             )
             time.sleep(delay)
-            dest.reconnect()  # type: ignore[attr-defined]
+            dest.reconnect()
 
 
 def check_schema(
@@ -535,7 +429,7 @@ def check_one_source(
             )
 
 
-def run(
+def stage_tables(
     dest: Destination,
     source: Source,
     tables: list[Table],
@@ -658,17 +552,17 @@ def run(
                 print(f"--   {source.url(obj.key)}", file=out)
             if len(plan.new) > 20:
                 print(f"--   ... and {len(plan.new) - 20} more", file=out)
-            describe = getattr(dest, "describe_batch", None)
-            if describe is not None and (plan.new or opts.full_refresh):
+            described = dest.describe_batch(table)
+            if described and (plan.new or opts.full_refresh):
                 print(f"-- {table.name}: each batch would run (nothing is written)", file=out)
-                for statement in describe(table.name, dest.data_columns(table)):
+                for statement in described:
                     print(statement, file=out)
             if plan.missing and opts.withdraw_missing:
                 print(f"-- {table.name}: would withdraw {len(plan.missing)} object(s)", file=out)
         elif plan.new or plan.changed or plan.missing or opts.full_refresh:
             if plan.missing and opts.withdraw_missing:
                 withdraw(dest, source, plan, opts, stats)
-            load_client_side(dest, source, plan, opts, stats)
+            load_batches(dest, source, plan, opts, stats)
             warnings.extend(stats.unmapped_warnings(source.uri))
         stats.seconds = time.monotonic() - started
         all_stats.append(stats)
@@ -721,4 +615,4 @@ def summary_table(all_stats: list[TableStats]) -> str:
     return "\n".join(rendered)
 
 
-__all__ = ["DataError", "Plan", "RunOptions", "TableStats", "make_plan", "run", "summary_table"]
+__all__ = ["Plan", "RunOptions", "TableStats", "make_plan", "stage_tables", "summary_table"]

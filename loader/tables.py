@@ -125,8 +125,8 @@ class Table:
 
 # Metadata every staged row carries, after the data columns.
 META_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_source_key", TEXT),  # object key relative to the source root (NULL on Redshift)
-    ("_source_line", INTEGER),  # line of the record in its object (NULL on Redshift)
+    ("_source_key", TEXT),  # object key relative to the source root
+    ("_source_line", INTEGER),  # line of the record in its object
     ("_batch_id", TEXT),  # the load batch that committed the row
     ("_loaded_at", "timestamp"),  # UTC time of the commit; dbt source freshness reads it
 )

@@ -29,8 +29,9 @@ if __package__ in (None, ""):  # run as `python orchestration/daily.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loader import copy_staging, logs
+from loader.contract import TableStats
+from loader.engines import open_destination
 from loader.errors import LoaderError
-from loader.pipeline import TableStats
 from loader.profiles import find_profiles, load_env_file, load_target
 from orchestration import dbt_steps, run_history
 from orchestration.job_lock import LockHeld, job_lock, lock_path
@@ -143,14 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with job_lock(lock_path(target, config)):
-            with copy_staging.open_destination(config, loader_options) as dest:
+            with open_destination(config, copy_staging.destination_options(loader_options)) as dest:
                 run_history.start(dest, record)
             try:
                 code, message = _steps(record, args, loader_argv, target, profiles.parent)
             except KeyboardInterrupt:
                 code, message = 130, "interrupted"
             record.finish(code, message)
-            with copy_staging.open_destination(config, loader_options) as dest:
+            with open_destination(config, copy_staging.destination_options(loader_options)) as dest:
                 run_history.finish(dest, record)
     except LockHeld as exc:
         print(f"error: {exc}: this run does nothing; retry when it ends (exit 3)", file=sys.stderr)

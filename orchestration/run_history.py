@@ -12,7 +12,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from loader.destinations.base import SCHEMA, Destination, quote_literal
+from loader.contract import SCHEMA
+from loader.destinations.base import Destination, quote_literal
 
 TABLE = "job_runs"
 

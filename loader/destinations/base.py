@@ -18,18 +18,23 @@ import datetime as dt
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from loader.errors import ConfigError
+import duckdb
+
+from loader.contract import (
+    ADDED,
+    LEDGER,
+    REJECTS,
+    SCHEMA,
+    UNMAPPED,
+    WITHDRAWN,
+    Batch,
+    LedgerEntry,
+    removed_table,
+)
+from loader.errors import ConfigError, LoaderError
 from loader.tables import META_COLUMNS, Column, Table
 
-SCHEMA = "staging"
-LEDGER = "load_ledger"
-REJECTS = "load_rejects"
-UNMAPPED = "load_unmapped"
-REMOVED_SUFFIX = "_removed"
-ADDED, REPLACED, WITHDRAWN = "added", "replaced", "withdrawn"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -130,51 +135,6 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def removed_table(table: str) -> str:
-    """The table that keeps the rows removed from ``table``, with the batch that removed them."""
-    return table + REMOVED_SUFFIX
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    key: str
-    etag: str
-    size: int
-    rows: int | None
-    rejected: int
-    batch_id: str
-    loaded_at: dt.datetime | None = None
-    change: str = ADDED
-    removed: int = 0  # rows of the previous version this change removed
-    modified: dt.datetime | None = None  # the object's modification time when loaded
-    # the batch of the version this change replaces or withdraws (None for a new object): a
-    # loader that waited for another checks, under the lock, that the version is still current
-    replaces: str | None = None
-
-
-@dataclass
-class Batch:
-    """Everything one transaction commits for one table."""
-
-    table: Table
-    batch_id: str
-    loaded_at: dt.datetime
-    source_uri: str
-    rows: list[tuple] = field(default_factory=list)
-    rejects: list[Any] = field(default_factory=list)  # records.Reject
-    unmapped: list[Any] = field(default_factory=list)  # records.Unmapped
-    entries: list[LedgerEntry] = field(default_factory=list)
-    delete_all: bool = False  # --full-refresh: replace the table's rows and ledger
-    # objects whose staged rows this batch removes (a new version replaces them, or they were
-    # withdrawn): the rows move to the _removed table, tagged with this batch
-    remove_keys: list[str] = field(default_factory=list)
-    fast: Any = None  # fast_parse.FastBatch: rows DuckDB parsed, still in a temp table
-    # objects another loader staged meanwhile, left out of this batch (engines that lock per
-    # batch); a full refresh replaces everything and checks nothing
-    skip_keys: list[str] = field(default_factory=list)
-    check_current: bool = True
-
-
 class Destination(ABC):
     """A warehouse engine the loader writes staging tables into."""
 
@@ -207,6 +167,33 @@ class Destination(ABC):
         """Make this the only loader writing to the warehouse until it closes (engines whose
         transactions would otherwise interleave); DuckDB's file lock already does that."""
         return None
+
+    # --- loading: what the pipeline asks of every engine ---------------------------------
+
+    @abstractmethod
+    def parser_connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection the parser works in: its result (``ParsedBatch.relation``)
+        lives there until the batch is committed."""
+
+    @abstractmethod
+    def commit_batch(self, batch: Batch) -> None:
+        """Commit a batch in one transaction: its removals, rows, ledger entries, rejects and
+        unmapped keys, all or nothing. Failures are raised classed (``classify``)."""
+
+    def reconnect(self) -> None:
+        """Open a fresh connection after a transient failure (engines with a server)."""
+        return None
+
+    def describe_batch(self, table: Table) -> list[str]:
+        """The statements one batch of ``table`` would run, for ``--dry-run``; none by default."""
+        return []
+
+    @abstractmethod
+    def classify(self, exc: BaseException, doing: str) -> LoaderError:
+        """This engine's driver error as the loader's kind of error: ``TransientError`` when
+        a rerun can succeed, ``OutOfSpaceError`` for a full disk, ``DataError`` for data the
+        engine refused, ``ConfigError`` otherwise. ``doing`` says what failed ("load",
+        "query"). The one place an engine's errors are classed."""
 
     # --- reading the warehouse, the same on every engine ----------------------------------
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import duckdb
 
-from loader.destinations.base import Batch, quote_ident, quote_literal
-from loader.destinations.client_side import ClientSideDestination
-from loader.errors import ConfigError, TransientError
-from loader.fast_parse import FAST_TABLE
+from loader.contract import Batch, ParsedBatch
+from loader.destinations.base import quote_ident, quote_literal
+from loader.destinations.driver_errors import message
+from loader.destinations.transactional import TransactionalDestination
+from loader.errors import ConfigError, DataError, LoaderError, TransientError, out_of_space
 
 DUCK_TYPES = {
     "text": "VARCHAR",
@@ -29,44 +30,70 @@ DUCK_TYPES = {
 MAX_OBJECT_BYTES = 512 * 1024 * 1024  # the largest single record DuckDB's reader accepts
 
 
+def classify(exc: BaseException, doing: str) -> LoaderError:
+    """A DuckDB error as the loader's kind of error. A failed commit or a write conflict is
+    transient (nothing of the batch was kept; a rerun continues); a value DuckDB refused is bad
+    data; anything else (a missing table, a file that is not a database) is configuration."""
+    if isinstance(exc, LoaderError):
+        return exc
+    if full := out_of_space(exc):
+        return full
+    text = message(exc)
+    if isinstance(exc, duckdb.TransactionException | duckdb.IOException) or doing == "commit":
+        return TransientError(f"DuckDB {doing} failed: {text}")
+    if isinstance(exc, duckdb.ConversionException | duckdb.ConstraintException):
+        return DataError(f"DuckDB refused the batch ({doing}): {text}")
+    return ConfigError(f"DuckDB {doing}: {text}")
+
+
+def connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file at ``path`` (an empty in-memory database when only
+    reading one that does not exist yet)."""
+    if read_only and path != ":memory:" and not Path(path).exists():
+        return duckdb.connect(":memory:")
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.Error as exc:  # locked, unreadable, not a DuckDB file, corrupt
+        raise ConfigError(f"cannot open DuckDB file {path}: {message(exc)}") from None
+
+
 def _default(value: object) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     raise TypeError(type(value).__name__)
 
 
-class DuckDBDestination(ClientSideDestination):
+class DuckDBDestination(TransactionalDestination):
     engine = "duckdb"
     type_names = DUCK_TYPES
 
     def __init__(self, path: str, read_only: bool = False) -> None:
         self.path = path
-        if read_only and path != ":memory:" and not Path(path).exists():
-            self.con = duckdb.connect(":memory:")
-        else:
-            try:
-                self.con = duckdb.connect(path, read_only=read_only)
-            except duckdb.Error as exc:  # locked, unreadable, not a DuckDB file, corrupt
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ConfigError(f"cannot open DuckDB file {path}: {first}") from None
+        self.con = connect(path, read_only=read_only)
         self.tmpdir = tempfile.TemporaryDirectory(prefix="sparkify-load-")
 
     def close(self) -> None:
         self.con.close()
         self.tmpdir.cleanup()
 
+    def classify(self, exc: BaseException, doing: str) -> LoaderError:
+        return classify(exc, doing)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         self.con.execute("begin transaction")
         try:
             yield
-        except BaseException:
-            self.con.execute("rollback")
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("rollback")
+            if isinstance(exc, duckdb.Error | OSError):  # not a defect of the loader's
+                raise classify(exc, "load") from None
             raise
         try:
             self.con.execute("commit")
         except duckdb.Error as exc:
-            raise TransientError(f"DuckDB commit failed: {exc}") from None
+            raise classify(exc, "commit") from None
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> None:
         self.con.execute(sql, list(params))
@@ -77,18 +104,21 @@ class DuckDBDestination(ClientSideDestination):
                 self.con.execute(statement)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        return self.con.execute(sql, list(params)).fetchall()
+        try:
+            return self.con.execute(sql, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise classify(exc, "query") from None
 
     def parser_connection(self) -> duckdb.DuckDBPyConnection:
         return self.con
 
-    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
-        names = ", ".join(quote_ident(name) for name, _ in columns)
-        count = len(columns) - 4  # data columns, then key, line, batch, loaded_at
-        values = ", ".join(f"v{i}" for i in range(count))
+    def insert_parsed(self, table: str, parsed: ParsedBatch, batch: Batch) -> None:
+        """The parser's relation is in this very connection: one insert ... select."""
+        names = ", ".join(map(quote_ident, [*parsed.staging_columns, "_batch_id", "_loaded_at"]))
         self.con.execute(
             f"insert into {self.qualified(table)} ({names}) "  # noqa: S608 - quoted identifiers
-            f"select {values}, source_key, source_line, ?, ? from {FAST_TABLE}",
+            f"select {parsed.select_list(quote_ident, renamed=False)}, ?, ? "
+            f"from {parsed.relation}",
             [batch.batch_id, batch.loaded_at],
         )
 

@@ -12,10 +12,11 @@ import duckdb
 import psycopg2
 import psycopg2.errors
 
-from loader.destinations.base import Batch, quote_ident, quote_literal
-from loader.destinations.client_side import ClientSideDestination
-from loader.errors import ConfigError, TransientError, out_of_space
-from loader.fast_parse import FAST_TABLE
+from loader.contract import Batch, ParsedBatch
+from loader.destinations.base import quote_ident, quote_literal
+from loader.destinations.driver_errors import TRANSIENT_SQLSTATES, message, sqlstate
+from loader.destinations.transactional import TransactionalDestination
+from loader.errors import ConfigError, DataError, LoaderError, TransientError, out_of_space
 from loader.logs import log
 from loader.profiles import PostgresConfig
 
@@ -43,11 +44,54 @@ def copy_text_value(value: object) -> str:
     return str(value)
 
 
-def _is_transient(exc: Exception) -> bool:
-    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+def classify(exc: BaseException, doing: str) -> LoaderError:
+    """A PostgreSQL error as the loader's kind of error: a lost connection, a serialization
+    failure, a deadlock, a cancelled query or a lock not granted is transient; a value the
+    server refused (SQLSTATE classes 22 and 23) is bad data; anything else (a missing
+    privilege, a missing table, a syntax error) is configuration no rerun fixes."""
+    if isinstance(exc, LoaderError):
+        return exc
+    if full := out_of_space(exc):
+        return full
+    text, state = message(exc), sqlstate(exc)
+    where = f" (SQLSTATE {state})" if state else ""
+    if isinstance(
+        exc, psycopg2.OperationalError | psycopg2.InterfaceError | OSError
+    ) or state.startswith(TRANSIENT_SQLSTATES):
+        return TransientError(f"PostgreSQL connection failed: {text}{where}")
+    if state.startswith(("22", "23")) or isinstance(
+        exc, psycopg2.DataError | psycopg2.IntegrityError
+    ):
+        return DataError(f"PostgreSQL refused the batch ({doing}): {text}{where}")
+    return ConfigError(f"PostgreSQL {doing}: {text}{where}")
 
 
-class PostgresDestination(ClientSideDestination):
+def connect(
+    config: PostgresConfig, *, read_only: bool = False, application_name: str = "sparkify"
+) -> psycopg2.extensions.connection:
+    """A connection to the PostgreSQL target, in a transaction of its own until committed."""
+    try:
+        con = psycopg2.connect(
+            host=config.host,
+            port=config.port,
+            user=config.user,
+            password=config.password or None,
+            dbname=config.dbname,
+            connect_timeout=10,
+            application_name=application_name,
+        )
+    except psycopg2.OperationalError as exc:
+        raise ConfigError(
+            f"cannot connect to PostgreSQL at {config.host}:{config.port} as {config.user}: "
+            f"{message(exc)}"
+        ) from None
+    con.autocommit = False
+    if read_only:
+        con.set_session(readonly=True)
+    return con
+
+
+class PostgresDestination(TransactionalDestination):
     engine = "postgres"
     type_names = PG_TYPES
 
@@ -70,26 +114,7 @@ class PostgresDestination(ClientSideDestination):
             raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
 
     def _connect(self) -> None:
-        config, read_only = self.config, self.read_only
-        try:
-            self.con = psycopg2.connect(
-                host=config.host,
-                port=config.port,
-                user=config.user,
-                password=config.password or None,
-                dbname=config.dbname,
-                connect_timeout=10,
-                application_name="sparkify-loader",
-            )
-        except psycopg2.OperationalError as exc:
-            message = str(exc).strip().splitlines()[0]
-            raise ConfigError(
-                f"cannot connect to PostgreSQL at {config.host}:{config.port} as {config.user}: "
-                f"{message}"
-            ) from None
-        self.con.autocommit = False
-        if read_only:
-            self.con.set_session(readonly=True)
+        self.con = connect(self.config, read_only=self.read_only, application_name=LOCK_NAME)
 
     def close(self) -> None:
         with contextlib.suppress(psycopg2.Error):
@@ -97,19 +122,18 @@ class PostgresDestination(ClientSideDestination):
         if self._parser is not None:
             self._parser.close()
 
+    def classify(self, exc: BaseException, doing: str) -> LoaderError:
+        return classify(exc, doing)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         try:
             yield
             self.con.commit()
-        except psycopg2.Error as exc:
+        except (psycopg2.Error, OSError) as exc:
             with contextlib.suppress(psycopg2.Error):
                 self.con.rollback()
-            if full := out_of_space(exc):
-                raise full from None
-            if _is_transient(exc):
-                raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
-            raise
+            raise classify(exc, "load") from None
         except BaseException:
             with contextlib.suppress(psycopg2.Error):
                 self.con.rollback()
@@ -125,15 +149,20 @@ class PostgresDestination(ClientSideDestination):
                 cur.execute(sql.replace("?", "%s"), tuple(params))
                 rows = cur.fetchall()
             self.con.rollback()  # end the read-only transaction
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            raise TransientError(f"PostgreSQL connection failed: {exc}".strip()) from None
+        except psycopg2.Error as exc:
+            with contextlib.suppress(psycopg2.Error):
+                self.con.rollback()
+            raise classify(exc, "query") from None
         return rows
 
     def lock(self) -> None:
         """One loader at a time: a session-level advisory lock, held until the connection
         closes (and taken again after a reconnect). A second loader waits for the first."""
         self._locked = True
-        self._take_lock()
+        try:
+            self._take_lock()
+        except psycopg2.Error as exc:
+            raise classify(exc, "lock") from None
 
     def _take_lock(self) -> None:
         with self.con.cursor() as cur:
@@ -156,18 +185,19 @@ class PostgresDestination(ClientSideDestination):
             self._parser = duckdb.connect()
         return self._parser
 
-    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
+    def insert_parsed(self, table: str, parsed: ParsedBatch, batch: Batch) -> None:
         """DuckDB writes the parsed rows as CSV; PostgreSQL's COPY reads them."""
-        count = len(columns) - 4
-        values = ", ".join(f"v{i}" for i in range(count))
+        values = parsed.select_list(quote_ident, renamed=False)
         with tempfile.TemporaryDirectory(prefix="sparkify-pg-") as tmp:
             path = f"{tmp}/rows.csv"
-            self.parser_connection().execute(
-                f"copy (select {values}, source_key, source_line, ?, ? from {FAST_TABLE}) "  # noqa: S608
+            parsed.connection.execute(
+                f"copy (select {values}, ?, ? from {parsed.relation}) "  # noqa: S608
                 f"to {quote_literal(path)} (format csv, header false)",
                 [batch.batch_id, batch.loaded_at],
             )
-            names = ", ".join(quote_ident(name) for name, _ in columns)
+            names = ", ".join(
+                map(quote_ident, [*parsed.staging_columns, "_batch_id", "_loaded_at"])
+            )
             with open(path, encoding="utf-8") as rows, self.con.cursor() as cur:
                 cur.copy_expert(
                     f"copy {self.qualified(table)} ({names}) from stdin with (format csv)", rows

@@ -38,28 +38,15 @@ from typing import Any
 
 import duckdb
 
-from loader.destinations.base import (
-    CURRENT_LEDGER_SQL,
-    LEDGER,
-    REJECTS,
-    UNMAPPED,
-    Batch,
-    LedgerEntry,
-    quote_ident,
-)
+from loader.contract import LEDGER, REJECTS, UNMAPPED, Batch, LedgerEntry, ParsedBatch
+from loader.destinations.base import CURRENT_LEDGER_SQL, quote_ident
 from loader.destinations.base import quote_literal as standard_literal
-from loader.destinations.client_side import ClientSideDestination
-from loader.errors import (
-    ConfigError,
-    DataError,
-    LoaderError,
-    TransientError,
-    out_of_space,
-)
-from loader.fast_parse import FAST_TABLE
+from loader.destinations.driver_errors import TRANSIENT_SQLSTATES, message, sqlstate
+from loader.destinations.transactional import TransactionalDestination
+from loader.errors import ConfigError, DataError, LoaderError, TransientError, out_of_space
 from loader.logs import log
 from loader.profiles import RedshiftConfig
-from loader.tables import Column
+from loader.tables import Column, Table
 
 RS_TYPES = {
     "text": "varchar(65535)",
@@ -77,8 +64,6 @@ _ORIGIN = re.compile(r'\{"_source_key":\s*("(?:[^"\\]|\\.)*"),\s*"_source_line":
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _ACCOUNT = re.compile(r"(arn:aws[a-z-]*:iam::)\d{12}(:)")
 _SECRET = re.compile(r"(aws_secret_access_key=|token=|password\s*=?\s*')[^;']*", re.IGNORECASE)
-# SQLSTATEs a rerun can succeed after: connection, serialization, cancel, resources, locks
-_TRANSIENT_STATES = ("08", "40001", "40P01", "53", "57014", "57P01", "57P02", "57P03", "55P03")
 _CONFIG_HINTS = (
     ("not authorized to perform: sts:AssumeRole", "the cluster cannot assume the IAM role"),
     ("S3ServiceException:Access Denied", "the IAM role may not read the stage prefix"),
@@ -108,25 +93,6 @@ def manifest_document(urls_and_sizes: Sequence[tuple[str, int]]) -> str:
     return json.dumps({"entries": entries}, indent=1)
 
 
-def sqlstate(exc: BaseException) -> str:
-    """The SQLSTATE of a driver error: redshift_connector puts the server's fields in a dict
-    (``C`` the code), psycopg2 in ``pgcode``."""
-    code = getattr(exc, "pgcode", None)
-    if code:
-        return str(code)
-    for arg in getattr(exc, "args", ()):
-        if isinstance(arg, dict) and arg.get("C"):
-            return str(arg["C"])
-    return ""
-
-
-def message(exc: BaseException) -> str:
-    for arg in getattr(exc, "args", ()):
-        if isinstance(arg, dict) and arg.get("M"):
-            return str(arg["M"])
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def classify(exc: BaseException, doing: str) -> LoaderError:
     """A driver error as the loader's kind of error: transient only when a rerun can help."""
     if isinstance(exc, LoaderError):
@@ -139,7 +105,7 @@ def classify(exc: BaseException, doing: str) -> LoaderError:
     if (
         (kind in {"InterfaceError", "OperationalError"} and not state)
         or isinstance(exc, OSError | TimeoutError)
-        or state.startswith(_TRANSIENT_STATES)
+        or state.startswith(TRANSIENT_SQLSTATES)
     ):
         return TransientError(f"Redshift {doing}: {text}")
     for needle, hint in _CONFIG_HINTS:
@@ -147,6 +113,32 @@ def classify(exc: BaseException, doing: str) -> LoaderError:
             return ConfigError(f"Redshift {doing}: {hint}: {text}")
     where = f" (SQLSTATE {state})" if state else ""
     return ConfigError(f"Redshift {doing}: {text}{where}")
+
+
+def connect(config: RedshiftConfig) -> Any:
+    """A redshift_connector connection: by password, or with ``method: iam`` by temporary
+    database credentials obtained with the standard boto3 credential chain, as dbt-redshift
+    connects (provisioned cluster or Serverless workgroup)."""
+    import redshift_connector
+
+    kwargs: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "database": config.dbname,
+        "user": config.user,
+        "timeout": 30,
+    }
+    if config.method == "iam":
+        kwargs.update(
+            iam=True,
+            db_user=config.user,
+            region=config.region,
+            cluster_identifier=config.cluster_id,
+            is_serverless=config.is_serverless,
+        )
+    else:
+        kwargs["password"] = config.password
+    return redshift_connector.connect(**kwargs)
 
 
 def _cut_utf8(text: str, limit: int) -> str:
@@ -212,7 +204,7 @@ class Stage:
                 )
 
 
-class RedshiftDestination(ClientSideDestination):
+class RedshiftDestination(TransactionalDestination):
     engine = "redshift"
     type_names = RS_TYPES
 
@@ -289,43 +281,27 @@ class RedshiftDestination(ClientSideDestination):
                     f"{wanted}: COPY reads its manifest in its own region; use a bucket there"
                 )
 
-        def connect() -> Any:
-            import redshift_connector
-
-            kwargs: dict[str, Any] = {
-                "host": config.host,
-                "port": config.port,
-                "database": config.dbname,
-                "user": config.user,
-                "timeout": 30,
-            }
-            if config.method == "iam":
-                kwargs.update(
-                    iam=True,
-                    db_user=config.user,
-                    region=config.region,
-                    cluster_identifier=config.cluster_id,
-                    is_serverless=config.is_serverless,
-                )
-            else:
-                kwargs["password"] = config.password
-            return redshift_connector.connect(**kwargs)
+        def reconnect() -> Any:
+            return connect(config)
 
         connection = None
         if dry_run and config.method == "database" and not config.password:
             log("dry run: no Redshift password set; assuming an empty ledger")
         else:
             try:
-                connection = connect()
+                connection = connect(config)
             except Exception as exc:
                 if not dry_run:
                     raise ConfigError(
                         f"cannot connect to Redshift at {config.host}:{config.port}: {message(exc)}"
                     ) from None
                 log(f"dry run: cannot reach Redshift ({message(exc)}); assuming an empty ledger")
-        return cls(connection, config, iam_role=iam_role, stage=stage, connect=connect)
+        return cls(connection, config, iam_role=iam_role, stage=stage, connect=reconnect)
 
     # --- connection ----------------------------------------------------------------------
+
+    def classify(self, exc: BaseException, doing: str) -> LoaderError:
+        return classify(exc, doing)
 
     def close(self) -> None:
         if self.con is not None:
@@ -427,7 +403,7 @@ class RedshiftDestination(ClientSideDestination):
             f"{batch.table.name}: another loader staged {len(stale):,} of this batch's "
             f"object(s) meanwhile ({sorted(stale)[0]}, ...): leaving them to it"
         )
-        index = len(batch.table.columns)  # _source_key follows the data columns
+        index = batch.parsed.staging_columns.index("_source_key") if batch.parsed else 0
         batch.rows = [row for row in batch.rows if row[index] not in stale]
         batch.rejects = [r for r in batch.rejects if r.key not in stale]
         batch.unmapped = [u for u in batch.unmapped if u.key not in stale]
@@ -435,22 +411,20 @@ class RedshiftDestination(ClientSideDestination):
         batch.remove_keys = [k for k in batch.remove_keys if k not in stale]
         batch.skip_keys = sorted(stale)
 
-    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
+    def insert_parsed(self, table: str, parsed: ParsedBatch, batch: Batch) -> None:
         """DuckDB writes the parsed rows as gzip NDJSON; COPY reads them."""
-        count = len(columns) - 4
-        names = [name for name, _ in columns]
-        values = ", ".join(f"v{i} as {quote_ident(names[i])}" for i in range(count))
         skip = ", ".join(standard_literal(k) for k in batch.skip_keys)  # DuckDB's literals
-        where = f" where source_key not in ({skip})" if skip else ""
+        where = f" where {parsed.origin_column('_source_key')} not in ({skip})" if skip else ""
         # parts of about PART_BYTES each, so that every slice of the cluster reads one
         directory = Path(self._tmp.name) / f"{batch.batch_id}-fast"
-        self.parser_connection().execute(
-            f"copy (select source_key as _source_key, source_line as _source_line, {values} "  # noqa: S608 - quoted identifiers and literals
-            f"from {FAST_TABLE}{where}) to '{directory}' "
+        parsed.connection.execute(
+            # the origin first: it survives a raw_line that the load errors cut
+            f"copy (select {parsed.select_list(quote_ident, origin_first=True)} "  # noqa: S608 - quoted identifiers and literals
+            f"from {parsed.relation}{where}) to '{directory}' "
             f"(format json, compression gzip, file_size_bytes {PART_BYTES})"
         )
         parts = sorted(directory.glob("*.json.gz"), key=lambda p: int(re.sub(r"\D", "", p.name)))
-        self._copy(table, columns, parts, batch.batch_id, batch.loaded_at)
+        self._copy(table, self.data_columns(batch.table), parts, batch.batch_id, batch.loaded_at)
         shutil.rmtree(directory, ignore_errors=True)
 
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
@@ -593,8 +567,9 @@ class RedshiftDestination(ClientSideDestination):
                     (modified, table, entry.key, entry.batch_id),
                 )
 
-    def describe_batch(self, table: str, columns: list[tuple[str, str]]) -> list[str]:
+    def describe_batch(self, table_spec: Table) -> list[str]:
         """The statements one batch runs, for --dry-run (credentials masked)."""
+        table, columns = table_spec.name, self.data_columns(table_spec)
         temp = quote_ident(f"new_{table}")
         data = ", ".join(quote_ident(name) for name, _ in columns[:-2])
         manifest = (

@@ -6,7 +6,7 @@ import json
 import threading
 from pathlib import Path
 
-from loader.fast_parse import FastParser, Prepared
+from loader.fast_parse import FastParser, ParserInput
 from loader.pipeline import chunk_by_bytes, read_ahead
 from loader.sources import SourceObject
 from loader.tables import events_table
@@ -21,7 +21,7 @@ def _chunks(count: int) -> list[list[SourceObject]]:
 def _prepare(tmp_path: Path):
     parser = FastParser(TABLE, workdir=str(tmp_path))
 
-    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], Prepared]:
+    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], ParserInput]:
         return objects, parser.prepare([(o, b'{"ts": 1}') for o in objects])
 
     return fetch
@@ -33,7 +33,7 @@ def test_read_ahead_fetches_the_next_batch_while_the_current_one_is_worked_on(
     started = {i: threading.Event() for i in range(3)}
     prepare = _prepare(tmp_path)
 
-    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], Prepared]:
+    def fetch(objects: list[SourceObject]) -> tuple[list[SourceObject], ParserInput]:
         started[int(objects[0].key[4])].set()
         return prepare(objects)
 

@@ -1,33 +1,35 @@
-"""Engines the loader feeds from the client: it parses the JSON and bulk-loads typed rows.
+"""The one way a batch is committed, on every engine: one transaction out of a few primitives.
 
-DuckDB and PostgreSQL share everything here but the bulk path (DuckDB reads a temporary NDJSON
-file of typed rows with its own reader; PostgreSQL takes ``COPY ... FROM STDIN``).
+The engines differ only in how rows reach a table inside that transaction (``bulk_insert`` for
+rows parsed in Python, ``insert_parsed`` for the rows DuckDB's reader left in the parser's
+relation): DuckDB inserts them in this process, PostgreSQL streams them with ``COPY ... FROM
+STDIN``, Redshift stages them in S3 and has the warehouse ``COPY`` them. Everything else (the
+refresh, the removals, the ledger, the rejects, the unmapped keys, the lock taken per batch) is
+here, once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
 
+from loader.contract import LEDGER, REJECTS, UNMAPPED, Batch, LedgerEntry, ParsedBatch
 from loader.destinations.base import (
-    LEDGER,
     LEDGER_COLUMNS,
     REJECT_COLUMNS,
-    REJECTS,
-    UNMAPPED,
     UNMAPPED_COLUMNS,
-    Batch,
     Destination,
-    LedgerEntry,
 )
 
 
-class ClientSideDestination(Destination):
+class TransactionalDestination(Destination):
+    """An engine that commits each batch in one SQL transaction of its own."""
+
     @abstractmethod
-    def transaction(self):  # context manager: commit on success, roll back on error
-        ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Commit on success; on an error roll back and raise it classed (``classify``)."""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[object] = ()) -> None: ...
@@ -36,16 +38,11 @@ class ClientSideDestination(Destination):
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         """Insert many rows inside the current transaction, through the engine's bulk path."""
 
-    def reconnect(self) -> None:
-        """Open a fresh connection after a transient failure (engines with a server)."""
-
     @abstractmethod
-    def parser_connection(self) -> Any:
-        """The DuckDB connection the fast parser works in (its temp tables live there)."""
-
-    @abstractmethod
-    def insert_fast(self, table: str, columns: list[tuple[str, str]], batch: Batch) -> None:
-        """Insert the rows the fast parser left in its temp table, in the current transaction."""
+    def insert_parsed(self, table: str, parsed: ParsedBatch, batch: Batch) -> None:
+        """Insert the rows DuckDB's reader left in ``parsed.relation`` (columns as
+        ``parsed.columns`` names them) with the batch's id and time, in the current
+        transaction."""
 
     def record_modified(self, table: str, touched: list[tuple[LedgerEntry, dt.datetime]]) -> None:
         """The one update the change log gets: a fact it lacked (an unchanged file's new
@@ -79,8 +76,8 @@ class ClientSideDestination(Destination):
                     self.execute(statement, (key,))
             rows = [(*row, batch.batch_id, batch.loaded_at) for row in batch.rows]
             self.bulk_insert(table.name, data_columns, rows)
-            if batch.fast is not None and batch.fast.fast_rows:
-                self.insert_fast(table.name, data_columns, batch)
+            if batch.parsed is not None and batch.parsed.fast_rows:
+                self.insert_parsed(table.name, batch.parsed, batch)
             self.bulk_insert(LEDGER, list(LEDGER_COLUMNS), self.ledger_rows(batch))
             reject_rows = [
                 (batch.batch_id, table.name, r.key, r.line, r.raw, r.reason, batch.loaded_at)
