@@ -88,3 +88,42 @@ def test_same_ids_and_answers_as_duckdb(
             ).fetchall()
             == time_pg
         )
+
+
+def test_a_rebuilt_view_is_replaced_in_place_and_never_missing(
+    small_generated: Path, tmp_path: Path, profiles_dir: Path, postgres_server, postgres_db: str
+) -> None:
+    """A build replaces a staging view in one statement, keeping the relation: a build or a
+    reader at the same time never finds it missing, and nothing is renamed aside (dbt's own
+    materialization moves the old view to __dbt_backup and drops it after the commit). A view
+    whose columns changed is dropped and created in the same transaction."""
+    assert stage("--target", "postgres", "--source", str(small_generated)) == 0
+    con = postgres_server.connect(postgres_db)
+    con.autocommit = True
+
+    def views() -> dict[str, int]:
+        with con.cursor() as cur:
+            cur.execute(
+                "select c.relname, c.oid from pg_class as c join pg_namespace as n "
+                "on c.relnamespace = n.oid where n.nspname = 'staging' and c.relkind = 'v'"
+            )
+            return dict(cur.fetchall())
+
+    try:
+        dbt("run", "--target", "postgres", "--select", "staging", target_dir=tmp_path)
+        first = views()
+        assert set(first) == {"stg_events", "stg_songs", "stg_removed_events", "stg_removed_songs"}
+        with con.cursor() as cur:  # an old version of stg_songs, with other columns
+            cur.execute("drop view staging.stg_songs")
+            cur.execute("create view staging.stg_songs as select 1 as retired_column")
+        dbt("run", "--target", "postgres", "--select", "staging", target_dir=tmp_path)
+        second = views()
+        assert set(second) == set(first)  # no __dbt_tmp, no __dbt_backup left
+        assert {k: v for k, v in second.items() if k != "stg_songs"} == {
+            k: v for k, v in first.items() if k != "stg_songs"
+        }  # replaced in place: the same relations
+        with con.cursor() as cur:
+            cur.execute("select * from staging.stg_songs limit 0")
+            assert "song_id" in [d[0] for d in cur.description]
+    finally:
+        con.close()
