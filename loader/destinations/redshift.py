@@ -11,12 +11,9 @@ Per batch, in one transaction:
 1. ``lock staging.load_ledger``: one loader commits at a time. A second one waits here, then
    leaves out what the first staged meanwhile (read again under the lock), so nothing is staged
    twice.
-2. The rows (with their origin) are written as gzip NDJSON parts under the stage prefix, with a
-   manifest listing exactly those parts; ``COPY ... MANIFEST`` reads nothing else (a file landing
-   under the source meanwhile, a README, a ``.bak``: none of them is read).
-3. The rows move from the temporary table the COPY filled into the staging table with the
-   batch's id and time, and the ledger and rejects rows are inserted; then commit. The staged
-   parts are deleted afterwards.
+2. The rows are staged in S3 and COPY reads exactly them (loader/destinations/redshift_copy.py).
+3. The ledger, rejects and unmapped rows are inserted; then commit. The staged parts are
+   deleted afterwards.
 
 Every Redshift error is classed: connection losses, serialization conflicts and cancelled
 queries are transient (retried, then exit 3); permissions, IAM, S3 access, region and SQL errors
@@ -27,23 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gzip
-import json
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from loader.contract import LEDGER, REJECTS, UNMAPPED, Batch, LedgerEntry, ParsedBatch
 from loader.destinations.base import CURRENT_LEDGER_SQL, quote_ident
-from loader.destinations.base import quote_literal as standard_literal
 from loader.destinations.driver_errors import TRANSIENT_SQLSTATES, message, sqlstate
+from loader.destinations.redshift_copy import Stage, StagedCopy, mask, stage_region
 from loader.destinations.transactional import TransactionalDestination
-from loader.errors import ConfigError, DataError, LoaderError, TransientError, out_of_space
+from loader.errors import ConfigError, LoaderError, TransientError, out_of_space
 from loader.logs import log
 from loader.profiles import RedshiftConfig
 from loader.tables import Column, Table
@@ -55,15 +47,11 @@ RS_TYPES = {
     "double": "double precision",
     "timestamp": "timestamp",
 }
-PART_BYTES = 64 * 1024 * 1024  # a staged part: AWS advises 1 MB to 1 GB, one or more per slice
 INSERT_CHUNK = 500  # rows per multi-row INSERT of ledger, rejects and unmapped rows
 INSERT_CHUNK_BYTES = 4 * 1024 * 1024  # and text per INSERT (characters: up to 4 bytes each)
 MAX_TEXT_BYTES = 65_535  # Redshift's widest VARCHAR, in bytes
 # the origin a staged record starts with (a raw_line in the load errors is cut at 1,024 bytes)
-_ORIGIN = re.compile(r'\{"_source_key":\s*("(?:[^"\\]|\\.)*"),\s*"_source_line":\s*(\d+)')
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-_ACCOUNT = re.compile(r"(arn:aws[a-z-]*:iam::)\d{12}(:)")
-_SECRET = re.compile(r"(aws_secret_access_key=|token=|password\s*=?\s*')[^;']*", re.IGNORECASE)
 _CONFIG_HINTS = (
     ("not authorized to perform: sts:AssumeRole", "the cluster cannot assume the IAM role"),
     ("S3ServiceException:Access Denied", "the IAM role may not read the stage prefix"),
@@ -71,26 +59,6 @@ _CONFIG_HINTS = (
     ("must be addressed using the specified endpoint", "the stage bucket is in another region"),
     ("permission denied", "the database user lacks a privilege"),
 )
-
-
-def quote_literal(value: str) -> str:
-    """A Redshift string literal: Redshift also reads backslash escapes inside literals."""
-    if "\x00" in value:
-        raise ValueError("NUL character in a SQL literal")
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def mask(sql: str) -> str:
-    """Hide account ids and any secret in SQL that is printed or logged."""
-    return _SECRET.sub(r"\1****", _ACCOUNT.sub(r"\1************\2", sql))
-
-
-def manifest_document(urls_and_sizes: Sequence[tuple[str, int]]) -> str:
-    entries = [
-        {"url": url, "mandatory": True, "meta": {"content_length": size}}
-        for url, size in urls_and_sizes
-    ]
-    return json.dumps({"entries": entries}, indent=1)
 
 
 def classify(exc: BaseException, doing: str) -> LoaderError:
@@ -163,47 +131,6 @@ def _chunks(rows: list[tuple]) -> Iterator[list[tuple]]:
         yield chunk
 
 
-def _json_default(value: object) -> str:
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    raise TypeError(type(value).__name__)
-
-
-class Stage:
-    """Where a batch's rows wait for COPY: gzip NDJSON parts and a manifest under an s3://
-    prefix the cluster's IAM role may read (and the loader may write)."""
-
-    def __init__(self, prefix: str, client: Any, region: str) -> None:
-        self.prefix = prefix.rstrip("/")
-        self.bucket, _, self.root = self.prefix[len("s3://") :].partition("/")
-        self.client = client
-        self.region = region
-        self.written: list[str] = []
-
-    def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def key(self, table: str, batch_id: str, name: str) -> str:
-        return "/".join(part for part in (self.root, table, batch_id, name) if part)
-
-    def put(self, key: str, body: bytes) -> None:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
-        except Exception as exc:
-            raise classify(exc, f"writing {self.url(key)}") from None
-        self.written.append(key)
-
-    def clear(self) -> None:
-        """Delete what this stage wrote (after the commit, or after a failure)."""
-        keys, self.written = self.written, []
-        for start in range(0, len(keys), 1000):
-            with contextlib.suppress(Exception):
-                self.client.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]},
-                )
-
-
 class RedshiftDestination(TransactionalDestination):
     engine = "redshift"
     type_names = RS_TYPES
@@ -223,8 +150,7 @@ class RedshiftDestination(TransactionalDestination):
         self.stage = stage
         self._connect = connect
         self._parser: duckdb.DuckDBPyConnection | None = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="sparkify-redshift-")
-        self._parts: list[tuple[str, int]] = []  # (url, size) of the batch's staged parts
+        self.copier = StagedCopy(self, stage, iam_role)
 
     @classmethod
     def open(
@@ -273,7 +199,7 @@ class RedshiftDestination(TransactionalDestination):
                     raise
                 log(f"dry run: {exc}")
                 region_found = "<region of --manifest-prefix>"
-            stage = Stage(stage_prefix, s3_client, region_found)
+            stage = Stage(stage_prefix, s3_client, region_found, classify)
             wanted = region or config.region
             if wanted and stage.region != wanted and not stage.region.startswith("<"):
                 raise ConfigError(
@@ -309,7 +235,7 @@ class RedshiftDestination(TransactionalDestination):
                 self.con.close()
         if self._parser is not None:
             self._parser.close()
-        self._tmp.cleanup()
+        self.copier.close()
 
     def reconnect(self) -> None:
         if self._connect is None:
@@ -321,7 +247,7 @@ class RedshiftDestination(TransactionalDestination):
         except Exception as exc:
             raise TransientError(f"Redshift reconnect failed: {message(exc)}") from None
 
-    def _run(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    def run_sql(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         cursor = self.con.cursor()
         try:
             if params:
@@ -347,26 +273,27 @@ class RedshiftDestination(TransactionalDestination):
                 raise classify(exc, "load") from None
             raise
         finally:
-            if self.stage is not None:
-                self.stage.clear()
-            self._parts = []
+            self.copier.finish()
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        self._run(sql, params)
+        self.run_sql(sql, params)
 
     def execute_ddl(self, statements: list[str]) -> None:
         if self.con is None:
             return
-        self._parts = []
         with self.transaction():
             for statement in statements:
-                self._run(statement)
+                self.run_sql(statement)
+
+    def rollback(self) -> None:
+        with contextlib.suppress(Exception):
+            self.con.rollback()
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         if self.con is None:  # a dry run without the cluster: nothing exists
             return []
         try:
-            rows = self._run(sql, params)
+            rows = self.run_sql(sql, params)
             self.con.rollback()
         except Exception as exc:
             with contextlib.suppress(Exception):
@@ -391,10 +318,10 @@ class RedshiftDestination(TransactionalDestination):
 
     def begin_batch(self, batch: Batch) -> None:
         """Take the loaders' lock, then leave out what another loader staged meanwhile."""
-        self._run(f"lock {self.qualified(LEDGER)}")
+        self.run_sql(f"lock {self.qualified(LEDGER)}")
         if not batch.check_current:
             return
-        current = {row[0]: row[5] for row in self._run(CURRENT_LEDGER_SQL, (batch.table.name,))}
+        current = {row[0]: row[5] for row in self.run_sql(CURRENT_LEDGER_SQL, (batch.table.name,))}
         expected = {e.key: e.replaces for e in batch.entries}
         stale = {key for key, before in expected.items() if current.get(key) != before}
         if not stale:
@@ -411,38 +338,16 @@ class RedshiftDestination(TransactionalDestination):
         batch.remove_keys = [k for k in batch.remove_keys if k not in stale]
         batch.skip_keys = sorted(stale)
 
-    def insert_parsed(self, table: str, parsed: ParsedBatch, batch: Batch) -> None:
-        """DuckDB writes the parsed rows as gzip NDJSON; COPY reads them."""
-        skip = ", ".join(standard_literal(k) for k in batch.skip_keys)  # DuckDB's literals
-        where = f" where {parsed.origin_column('_source_key')} not in ({skip})" if skip else ""
-        # parts of about PART_BYTES each, so that every slice of the cluster reads one
-        directory = Path(self._tmp.name) / f"{batch.batch_id}-fast"
-        parsed.connection.execute(
-            # the origin first: it survives a raw_line that the load errors cut
-            f"copy (select {parsed.select_list(quote_ident, origin_first=True)} "  # noqa: S608 - quoted identifiers and literals
-            f"from {parsed.relation}{where}) to '{directory}' "
-            f"(format json, compression gzip, file_size_bytes {PART_BYTES})"
-        )
-        parts = sorted(directory.glob("*.json.gz"), key=lambda p: int(re.sub(r"\D", "", p.name)))
-        self._copy(table, self.data_columns(batch.table), parts, batch.batch_id, batch.loaded_at)
-        shutil.rmtree(directory, ignore_errors=True)
-
     def bulk_insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         if not rows:
             return
         if table in (LEDGER, REJECTS, UNMAPPED):
             self._insert_values(table, columns, rows)
-            return
-        names = [name for name, _ in columns][:-2]  # the batch's id and time come from SQL
-        path = Path(self._tmp.name) / f"part-{len(self._parts)}.json.gz"
-        encode = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
-        order = [*names[-2:], *names[:-2]]  # origin first: it survives a cut raw_line
-        with gzip.open(path, "wt", encoding="utf-8", compresslevel=5) as out:
-            for row in rows:
-                record = dict(zip(names, row, strict=False))
-                out.write(encode({name: record[name] for name in order}) + "\n")
-        batch_id, loaded_at = rows[0][-2], rows[0][-1]
-        self._copy(table, columns, [path], batch_id, loaded_at)
+        else:
+            self.copier.copy_rows(table, columns, rows)
+
+    def insert_parsed(self, table: str, parsed: ParsedBatch, batch: Batch) -> None:
+        self.copier.copy_parsed(table, parsed, batch)
 
     def _insert_values(self, table: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
         names = ", ".join(quote_ident(name) for name, _ in columns)
@@ -453,153 +358,22 @@ class RedshiftDestination(TransactionalDestination):
                 for row in chunk
                 for v in row
             ]
-            self._run(
+            self.run_sql(
                 f"insert into {self.qualified(table)} ({names}) values "  # noqa: S608 - quoted identifiers, bound values
                 + ", ".join([row_marks] * len(chunk)),
                 values,
             )
 
-    def _copy(
-        self,
-        table: str,
-        columns: list[tuple[str, str]],
-        paths: list[Path],
-        batch_id: str,
-        loaded_at: dt.datetime,
-    ) -> None:
-        """Stage the parts, COPY them through one manifest into a temporary table, and move the
-        rows into the staging table with the batch's id and time."""
-        if self.stage is None:
-            raise ConfigError("Redshift needs --manifest-prefix to stage rows for COPY")
-        listed = []
-        for path in paths:
-            key = self.stage.key(table, batch_id, f"part-{len(self._parts):04d}.json.gz")
-            body = path.read_bytes()
-            path.unlink()
-            self.stage.put(key, body)
-            self._parts.append((self.stage.url(key), len(body)))
-            listed.append((self.stage.url(key), len(body)))
-        if not listed:
-            return
-        manifest_key = self.stage.key(table, batch_id, f"copy-{len(self._parts):04d}.manifest")
-        self.stage.put(manifest_key, manifest_document(listed).encode())
-        temp = quote_ident(f"new_{table}")
-        data = ", ".join(quote_ident(name) for name, _ in columns[:-2])
-        self._run(f"create temp table {temp} (like {self.qualified(table)})")
-        try:
-            self._run(self.copy_sql(temp, data, self.stage.url(manifest_key)))
-        except Exception as exc:
-            raise self._copy_error(table, exc) from None
-        stamp = quote_literal(loaded_at.isoformat(sep=" "))
-        self._run(
-            f"insert into {self.qualified(table)} ({data}, {quote_ident('_batch_id')}, "
-            f"{quote_ident('_loaded_at')})\n"
-            f"select {data}, {quote_literal(batch_id)}, cast({stamp} as timestamp) from {temp}"
-        )
-        self._run(f"drop table {temp}")
-
-    def copy_sql(self, into: str, columns: str, manifest_url: str) -> str:
-        """COPY of exactly the parts a manifest lists: typed NDJSON the loader checked, so
-        nothing may be skipped (MAXERROR 0) and nothing converted."""
-        region = self.stage.region if self.stage else "<region of --manifest-prefix>"
-        return "\n".join(
-            [
-                f"copy {into} ({columns})",
-                f"from {quote_literal(manifest_url)}",
-                f"iam_role {quote_literal(self.iam_role or '<set --iam-role>')}",
-                "format as json 'auto'",
-                "gzip",
-                "manifest",
-                f"region {quote_literal(region)}",
-                "maxerror 0",
-                "compupdate off statupdate off",
-            ]
-        )
-
-    def _copy_error(self, table: str, exc: Exception) -> LoaderError:
-        """COPY refusing rows the loader checked is a defect: say which, by their origin."""
-        error = classify(exc, f"COPY into staging.{table}")
-        with contextlib.suppress(Exception):
-            self.con.rollback()
-        details = self.load_errors()
-        if not details:
-            return error
-        shown = "\n".join(f"  {line}" for line in details)
-        return DataError(
-            f"{table}: COPY refused rows the loader had accepted; nothing of this batch was "
-            f"loaded:\n{shown}"
-        )
-
-    def load_errors(self, limit: int = 20) -> list[str]:
-        """The session's latest COPY errors, as 'object:line: column: reason' (the origin read
-        from the staged record, which starts with it)."""
-        if self.config.is_serverless:
-            sql = (
-                "select trim(column_name), trim(error_message), trim(raw_line) "
-                "from sys_load_error_detail where session_id = pg_backend_pid() "
-                "order by start_time desc limit %s"
-            )
-        else:
-            sql = (
-                "select trim(colname), trim(err_reason), trim(raw_line) "
-                "from stl_load_errors where session = pg_backend_pid() "
-                "order by starttime desc limit %s"
-            )
-        try:
-            rows = self._run(sql, (int(limit),))
-        except Exception:
-            return []
-        out = []
-        for column, reason, raw in rows:
-            found = _ORIGIN.match(raw or "")
-            where = f"{json.loads(found.group(1))}:{found.group(2)}" if found else "?"
-            out.append(f"{where}: column {column}: {reason}")
-        return out
-
     # --- the rest of the interface -------------------------------------------------------
+
+    def describe_batch(self, table: Table) -> list[str]:
+        return self.copier.describe(table)
 
     def record_modified(self, table: str, touched: list[tuple[LedgerEntry, dt.datetime]]) -> None:
         with self.transaction():
             for entry, modified in touched:
-                self._run(
+                self.run_sql(
                     f"update {self.qualified(LEDGER)} set last_modified = %s "  # noqa: S608 - quoted identifiers, bound values
                     "where table_name = %s and object_key = %s and batch_id = %s",
                     (modified, table, entry.key, entry.batch_id),
                 )
-
-    def describe_batch(self, table_spec: Table) -> list[str]:
-        """The statements one batch runs, for --dry-run (credentials masked)."""
-        table, columns = table_spec.name, self.data_columns(table_spec)
-        temp = quote_ident(f"new_{table}")
-        data = ", ".join(quote_ident(name) for name, _ in columns[:-2])
-        manifest = (
-            self.stage.url(self.stage.key(table, "<batch>", "part-0000.manifest"))
-            if self.stage
-            else "s3://<set --manifest-prefix>/<batch>/part-0000.manifest"
-        )
-        statements = [
-            "begin",
-            f"lock {self.qualified(LEDGER)}",
-            f"create temp table {temp} (like {self.qualified(table)})",
-            self.copy_sql(temp, data, manifest),
-            f'insert into {self.qualified(table)} ({data}, "_batch_id", "_loaded_at") '  # noqa: S608 - shown, never run
-            f"select {data}, '<batch>', cast('<time>' as timestamp) from {temp}",
-            f"drop table {temp}",
-            f"insert into {self.qualified(LEDGER)} (...) values (...)",  # noqa: S608 - shown only
-            "commit",
-        ]
-        return [mask(s) + ";" for s in statements]
-
-
-def stage_region(client: Any, prefix: str) -> str:
-    """The region of the stage prefix's bucket (COPY's REGION), read up front."""
-    bucket = prefix[len("s3://") :].partition("/")[0]
-    if client is None or bucket.startswith("<"):
-        return "<region>"
-    try:
-        location = client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
-    except Exception as exc:
-        raise ConfigError(
-            f"cannot read the region of the stage bucket {bucket}: {message(exc)}"
-        ) from None
-    return location or "us-east-1"
