@@ -449,124 +449,162 @@ def stage_tables(
             print(f"{statement};", file=out)
     else:
         dest.execute_ddl(statements)
-    all_stats, warnings = [], []
+    all_stats: list[TableStats] = []
+    warnings: list[str] = []
     for table in tables:
-        started = time.monotonic()
-        stats = TableStats(table.name)
-        log(f"listing {source.uri}/{table.prefix}", event="listing", table=table.name)
-        listed = source.list_objects(table.prefix)
-        dated = opts.dated and table.name in DATED_TABLES
-        if dated:
-            listed, undated = within_dates(listed, opts)
-            if undated:
-                names = ", ".join(source.url(obj.key) for obj in undated[:3])
-                more = f" and {len(undated) - 3:,} more" if len(undated) > 3 else ""
-                warnings.append(
-                    f"{len(undated):,} object(s) under {source.uri}/{table.prefix} have no "
-                    f"date (YYYY-MM-DD) in their name, so --since/--until leave them out "
-                    f"({names}{more})"
-                )
-            log(f"{table.name}: {len(listed):,} objects dated {_range_text(opts)}")
-        stats.listed_files = len(listed)
-        ignored = getattr(source, "ignored", [])
-        if ignored:
-            shown = "; ".join(f"{source.url(key)}: {why}" for key, why in ignored[:3])
-            more = f"; and {len(ignored) - 3:,} more" if len(ignored) > 3 else ""
-            warnings.append(
-                f"{len(ignored):,} object(s) under {source.uri}/{table.prefix} not staged "
-                f"({shown}{more})"
-            )
-        if not listed and dated:
-            warnings.append(
-                f"nothing to stage under {source.uri}/{table.prefix} dated {_range_text(opts)}"
-            )
-        elif not listed:
-            warnings.append(
-                f"nothing to stage under {source.uri}/{table.prefix}: no .json or .json.gz "
-                "object there (check --source and the prefix)"
-            )
-        ledger = {} if opts.full_refresh else dest.ledger(table.name)
-        if dated:  # objects outside the range are neither listed nor missing
-            ledger = {
-                key: entry
-                for key, entry in ledger.items()
-                if (day := key_date(key)) is not None and opts.in_range(day)
-            }
-        plan = make_plan(table, listed, ledger, opts.full_refresh, source)
-        stats.skipped_files = len(plan.skipped)
-        stats.changed_files = len(plan.changed)
-        stats.missing_files = len(plan.missing)
-        if plan.touched and not opts.dry_run:
-            dest.record_modified(table.name, plan.touched)
-        if plan.missing:
-            names = ", ".join(source.url(e.key) for e in plan.missing[:3])
-            more = f" and {len(plan.missing) - 3:,} more" if len(plan.missing) > 3 else ""
-            action = (
-                "withdrawing their rows"
-                if opts.withdraw_missing
-                else "their rows stay staged; rerun with --withdraw-missing to remove them"
-            )
-            warnings.append(
-                f"{len(plan.missing):,} object(s) loaded before are no longer in "
-                f"{source.uri}/{table.prefix} ({names}{more}): {action}"
-            )
-        for obj, entry in plan.changed:
-            action = (
-                "reloading it"
-                if opts.replace_changed or opts.restage
-                else (
-                    "not loaded again; rerun with --replace-changed to swap its rows, "
-                    "or --full-refresh"
-                )
-            )
-            warnings.append(
-                f"{source.url(obj.key)} changed since it was loaded in batch {entry.batch_id} "
-                f"(size {entry.size} -> {obj.size}, etag {entry.etag} -> {obj.etag}): {action}"
-            )
-        log(
-            f"{table.name}: {len(listed):,} objects listed, {len(plan.new):,} new, "
-            f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed, "
-            f"{len(plan.missing):,} missing",
-            event="plan",
-            table=table.name,
-            listed=len(listed),
-            new=len(plan.new),
-            skipped=len(plan.skipped),
-            changed=len(plan.changed),
-            missing=len(plan.missing),
-        )
-        if opts.restage and dated and plan.skipped:
-            # each loaded object again as a new version of itself: the ledger records the
-            # replacement, so the next dbt build rebuilds what was built from them
-            log(f"{table.name}: staging {len(plan.skipped):,} loaded object(s) again (--restage)")
-            plan.changed += [(obj, ledger[obj.key]) for obj in plan.skipped]
-            stats.restaged_files = len(plan.skipped)
-            plan.skipped = []
-        if opts.dry_run:
-            print(
-                f"-- {table.name}: would load {len(plan.new)} object(s) through the "
-                f"{dest.engine} bulk path",
-                file=out,
-            )
-            for obj in plan.new[:20]:
-                print(f"--   {source.url(obj.key)}", file=out)
-            if len(plan.new) > 20:
-                print(f"--   ... and {len(plan.new) - 20} more", file=out)
-            described = dest.describe_batch(table)
-            if described and (plan.new or opts.full_refresh):
-                print(f"-- {table.name}: each batch would run (nothing is written)", file=out)
-                for statement in described:
-                    print(statement, file=out)
-            if plan.missing and opts.withdraw_missing:
-                print(f"-- {table.name}: would withdraw {len(plan.missing)} object(s)", file=out)
-        elif plan.new or plan.changed or plan.missing or opts.full_refresh:
-            if plan.missing and opts.withdraw_missing:
-                withdraw(dest, source, plan, opts, stats)
-            load_batches(dest, source, plan, opts, stats)
-            warnings.extend(stats.unmapped_warnings(source.uri))
-        stats.seconds = time.monotonic() - started
-        all_stats.append(stats)
+        all_stats.append(stage_table(dest, source, table, opts, out, warnings))
     return all_stats, warnings
+
+
+def stage_table(
+    dest: Destination,
+    source: Source,
+    table: Table,
+    opts: RunOptions,
+    out: TextIO,
+    warnings: list[str],
+) -> TableStats:
+    """List one table's objects, diff them with the ledger, and load (or, for a dry run,
+    describe) what is new, changed or missing."""
+    started = time.monotonic()
+    stats = TableStats(table.name)
+    dated = opts.dated and table.name in DATED_TABLES
+    listed = list_table(source, table, opts, dated, warnings)
+    stats.listed_files = len(listed)
+    ledger = {} if opts.full_refresh else dest.ledger(table.name)
+    if dated:  # objects outside the range are neither listed nor missing
+        ledger = {
+            key: entry
+            for key, entry in ledger.items()
+            if (day := key_date(key)) is not None and opts.in_range(day)
+        }
+    plan = make_plan(table, listed, ledger, opts.full_refresh, source)
+    stats.skipped_files = len(plan.skipped)
+    stats.changed_files = len(plan.changed)
+    stats.missing_files = len(plan.missing)
+    if plan.touched and not opts.dry_run:
+        dest.record_modified(table.name, plan.touched)
+    warnings.extend(plan_warnings(source, plan, opts))
+    log(
+        f"{table.name}: {len(listed):,} objects listed, {len(plan.new):,} new, "
+        f"{len(plan.skipped):,} already loaded, {len(plan.changed):,} changed, "
+        f"{len(plan.missing):,} missing",
+        event="plan",
+        table=table.name,
+        listed=len(listed),
+        new=len(plan.new),
+        skipped=len(plan.skipped),
+        changed=len(plan.changed),
+        missing=len(plan.missing),
+    )
+    if opts.restage and dated and plan.skipped:
+        # each loaded object again as a new version of itself: the ledger records the
+        # replacement, so the next dbt build rebuilds what was built from them
+        log(f"{table.name}: staging {len(plan.skipped):,} loaded object(s) again (--restage)")
+        plan.changed += [(obj, ledger[obj.key]) for obj in plan.skipped]
+        stats.restaged_files = len(plan.skipped)
+        plan.skipped = []
+    if opts.dry_run:
+        describe_plan(dest, source, plan, opts, out)
+    elif plan.new or plan.changed or plan.missing or opts.full_refresh:
+        if plan.missing and opts.withdraw_missing:
+            withdraw(dest, source, plan, opts, stats)
+        load_batches(dest, source, plan, opts, stats)
+        warnings.extend(stats.unmapped_warnings(source.uri))
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def list_table(
+    source: Source, table: Table, opts: RunOptions, dated: bool, warnings: list[str]
+) -> list[SourceObject]:
+    """The objects under the table's prefix (in --since/--until when ``dated``), with a
+    warning for what the listing leaves out or finds nothing."""
+    log(f"listing {source.uri}/{table.prefix}", event="listing", table=table.name)
+    listed = source.list_objects(table.prefix)
+    if dated:
+        listed, undated = within_dates(listed, opts)
+        if undated:
+            names = ", ".join(source.url(obj.key) for obj in undated[:3])
+            more = f" and {len(undated) - 3:,} more" if len(undated) > 3 else ""
+            warnings.append(
+                f"{len(undated):,} object(s) under {source.uri}/{table.prefix} have no "
+                f"date (YYYY-MM-DD) in their name, so --since/--until leave them out "
+                f"({names}{more})"
+            )
+        log(f"{table.name}: {len(listed):,} objects dated {_range_text(opts)}")
+    ignored = getattr(source, "ignored", [])
+    if ignored:
+        shown = "; ".join(f"{source.url(key)}: {why}" for key, why in ignored[:3])
+        more = f"; and {len(ignored) - 3:,} more" if len(ignored) > 3 else ""
+        warnings.append(
+            f"{len(ignored):,} object(s) under {source.uri}/{table.prefix} not staged "
+            f"({shown}{more})"
+        )
+    if not listed and dated:
+        warnings.append(
+            f"nothing to stage under {source.uri}/{table.prefix} dated {_range_text(opts)}"
+        )
+    elif not listed:
+        warnings.append(
+            f"nothing to stage under {source.uri}/{table.prefix}: no .json or .json.gz "
+            "object there (check --source and the prefix)"
+        )
+    return listed
+
+
+def plan_warnings(source: Source, plan: Plan, opts: RunOptions) -> list[str]:
+    """A warning for the loaded objects the source no longer lists, and one per changed
+    object, each saying what this run does about it."""
+    warnings = []
+    if plan.missing:
+        names = ", ".join(source.url(e.key) for e in plan.missing[:3])
+        more = f" and {len(plan.missing) - 3:,} more" if len(plan.missing) > 3 else ""
+        action = (
+            "withdrawing their rows"
+            if opts.withdraw_missing
+            else "their rows stay staged; rerun with --withdraw-missing to remove them"
+        )
+        warnings.append(
+            f"{len(plan.missing):,} object(s) loaded before are no longer in "
+            f"{source.uri}/{plan.table.prefix} ({names}{more}): {action}"
+        )
+    for obj, entry in plan.changed:
+        action = (
+            "reloading it"
+            if opts.replace_changed or opts.restage
+            else (
+                "not loaded again; rerun with --replace-changed to swap its rows, or --full-refresh"
+            )
+        )
+        warnings.append(
+            f"{source.url(obj.key)} changed since it was loaded in batch {entry.batch_id} "
+            f"(size {entry.size} -> {obj.size}, etag {entry.etag} -> {obj.etag}): {action}"
+        )
+    return warnings
+
+
+def describe_plan(
+    dest: Destination, source: Source, plan: Plan, opts: RunOptions, out: TextIO
+) -> None:
+    """--dry-run: what the run would load and the statements each batch would run."""
+    table = plan.table
+    print(
+        f"-- {table.name}: would load {len(plan.new)} object(s) through the "
+        f"{dest.engine} bulk path",
+        file=out,
+    )
+    for obj in plan.new[:20]:
+        print(f"--   {source.url(obj.key)}", file=out)
+    if len(plan.new) > 20:
+        print(f"--   ... and {len(plan.new) - 20} more", file=out)
+    described = dest.describe_batch(table)
+    if described and (plan.new or opts.full_refresh):
+        print(f"-- {table.name}: each batch would run (nothing is written)", file=out)
+        for statement in described:
+            print(statement, file=out)
+    if plan.missing and opts.withdraw_missing:
+        print(f"-- {table.name}: would withdraw {len(plan.missing)} object(s)", file=out)
 
 
 def _range_text(opts: RunOptions) -> str:
