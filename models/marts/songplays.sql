@@ -47,23 +47,38 @@ with
         where copies.song_id in (select changed_songs.song_id from changed_songs)
     ),
 
-    -- the events a batch of this build staged or removed a copy of
-    changed_plays as (
+    -- the events a batch of this build staged or removed a copy of: recomputed from them
+    changed_events as (
         {{ sparkify_changed_rows(
             staged_events, removed_events, build, 'staging_events',
             'event_id as songplay_id, event_at as start_time'
         ) }}
-        union all
-        -- and the plays already built that a changed song may now match or no longer match
-        select
-            built.songplay_id,
-            built.start_time
+    ),
+
+    -- the plays already built that a changed song may now match or no longer match, whose
+    -- event did not change: only their match can differ, so they are matched again from
+    -- what was built, without reading the events again
+    rematched_plays as (
+        select built.*
         from {{ this }} as built
         inner join changed_song_keys as song_keys
             on
                 built.song_title = song_keys.title
                 and built.artist_name = song_keys.artist_name
                 and built.song_duration = song_keys.duration
+        where built.songplay_id not in (select changed_events.songplay_id from changed_events)
+    ),
+
+    changed_plays as (
+        select
+            changed_events.songplay_id,
+            changed_events.start_time
+        from changed_events
+        union all
+        select
+            rematched_plays.songplay_id,
+            rematched_plays.start_time
+        from rematched_plays
     ),
 
 {% endif -%}
@@ -71,15 +86,45 @@ events as (
     select * from {{ ref('int_events') }}
     {% if incremental %}
         where
-            {{ sparkify_within('event_at', 'changed_plays', 'start_time', build=build) }}
-            and event_at in (select changed_plays.start_time from changed_plays)
-            and event_id in (select changed_plays.songplay_id from changed_plays)
+            {{ sparkify_within('event_at', 'changed_events', 'start_time', build=build) }}
+            and event_at in (select changed_events.start_time from changed_events)
+            and event_id in (select changed_events.songplay_id from changed_events)
     {% endif %}
 ),
 
 plays as (
-    select * from events
+    select
+        event_id as songplay_id,
+        event_at as start_time,
+        user_id,
+        level,
+        session_id,
+        location,
+        user_agent,
+        item_in_session,
+        song_title,
+        artist_name,
+        song_duration,
+        staged_at
+    from events
     where page = 'NextSong'
+    {% if incremental %}
+        union all
+        select
+            rematched_plays.songplay_id,
+            rematched_plays.start_time,
+            rematched_plays.user_id,
+            rematched_plays.level,
+            rematched_plays.session_id,
+            rematched_plays.location,
+            rematched_plays.user_agent,
+            rematched_plays.item_in_session,
+            rematched_plays.song_title,
+            rematched_plays.artist_name,
+            rematched_plays.song_duration,
+            rematched_plays.staged_at
+        from rematched_plays
+    {% endif %}
 ),
 
 matches as (
@@ -87,11 +132,11 @@ matches as (
     -- when several catalogue songs qualify, the smallest song_id wins so the result is
     -- deterministic
     select
-        plays.event_id as songplay_id,
+        plays.songplay_id,
         songs.song_id,
         songs.artist_id,
         row_number() over (
-            partition by plays.event_id
+            partition by plays.songplay_id
             order by songs.song_id
         ) as match_rank
     from plays
@@ -104,8 +149,8 @@ matches as (
 
 final as (
     select
-        cast(plays.event_id as varchar(32)) as songplay_id,
-        cast(plays.event_at as timestamp) as start_time,
+        cast(plays.songplay_id as varchar(32)) as songplay_id,
+        cast(plays.start_time as timestamp) as start_time,
         cast(plays.user_id as integer) as user_id,
         cast(plays.level as varchar(16)) as level,
         cast(matches.song_id as varchar(64)) as song_id,
@@ -121,7 +166,7 @@ final as (
     from plays
     left join matches
         on
-            plays.event_id = matches.songplay_id
+            plays.songplay_id = matches.songplay_id
             and matches.match_rank = 1
 )
 
