@@ -141,6 +141,9 @@ def measure(scale: int, history_days: int) -> Figures:
         def restore() -> None:
             warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
             shutil.copy(base, warehouse)
+            # write the copy (gigabytes at this scale) out now, so the job measured next does
+            # not pay for the page cache flushing it in the background
+            os.sync()
 
         def from_base(arrive, leave) -> tuple[Cost, Cost, float]:
             """Median (stage, build, publish) of the job run REPEATS times from the base
