@@ -27,22 +27,17 @@ from pathlib import Path
 import duckdb
 
 from loader.contract import ParsedBatch
+from loader.fast_checks import literal, value_checks
 from loader.records import parse_object
 from loader.sources import SourceObject
-from loader.tables import BIGINT, DOUBLE, EPOCH_MS_RANGE, INTEGER, TEXT, Table
+from loader.tables import Table
 
 # DuckDB sizes its read buffers from the largest object it must accept: a larger limit means
 # fewer, bigger buffers and half the parallelism. A record beyond it fails the batch's fast read
 # and goes to the Python parser instead, so nothing is lost but speed.
 MAX_OBJECT_BYTES = 16 * 1024 * 1024
-_INT_TYPES = {INTEGER: "INTEGER", BIGINT: "BIGINT"}
 FAST_TABLE = "sparkify_fast_rows"  # a temp view of the rows the fast path kept
 TEMP_TABLES = ("sparkify_keys", "sparkify_rows", "sparkify_spans", "sparkify_odd")
-NUMBER_STARTS = ", ".join(f"'{c}'" for c in "-0123456789")  # first characters of a JSON number
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:
@@ -230,97 +225,6 @@ class FastParser:
 
     # --- the DuckDB side -------------------------------------------------------------------
 
-    def _checks(self) -> tuple[list[str], list[str], list[str]]:
-        """(inner expressions computed once, per-column 'bad' conditions, typed values).
-
-        Every value is read as raw JSON text. Its JSON type is read from its first character,
-        which is much cheaper than parsing it; strings are unescaped only when they hold a
-        backslash. A JSON null reads as SQL NULL. DuckDB's reader also accepts NaN and Infinity
-        literals, in any letter case: a value that is not a finite number goes to Python, which
-        rejects it. DuckDB reads the integer -0 as 0, so a 0 in a text or double column goes to
-        Python as well, which keeps -0 as written.
-        """
-        inner, bad, values = [], [], []
-        for index, column in enumerate(self.table.columns):
-            c, t, v, r = f"c{index}", f"t{index}", f"x{index}", f"r{index}"
-            raw = f"cast({c} as varchar)"
-            inner.append(f"left({raw}, 1) as {t}")
-            inner.append(f"{raw} as {r}")
-            fraction = f"(contains({r}, '.') or contains({r}, 'e') or contains({r}, 'E'))"
-            if column.type == TEXT:
-                inner.append(
-                    f"case left({raw}, 1) when '\"' then (case when contains({raw}, '\\') "
-                    f"then {c} ->> '$' else ({raw})[2:-2] end) "
-                    f"else {raw} end as {v}"
-                )
-                # strings (without NUL), booleans and integers keep their exact text; anything
-                # else (a fraction or exponent, an object, an array, NaN, Infinity) goes to Python
-                # longer than the column holds (strlen counts bytes): Python says so
-                bad.append(
-                    f"(case when {r} is null then false "
-                    f"when strlen({v}) > {column.max_bytes} then true "
-                    # a \\uD800-\\uDFFF escape: a lone surrogate is refused by Python
-                    f"when {t} = '\"' and contains({r}, '\\u') "
-                    f"and regexp_matches({r}, '\\\\u[dD][89a-fA-F]') then true "
-                    f"when {t} = '\"' then contains({v}, chr(0)) "
-                    f"when {r} in ('true', 'false') then false "
-                    f"when {t} in ('{{', '[') then true "
-                    f"when {r} = '0' then true "  # 0 or -0: DuckDB reads both as 0
-                    f"else {fraction} "
-                    f"or not coalesce(isfinite(try_cast({r} as double)), false) end)"
-                )
-            elif column.type in _INT_TYPES:
-                inner.append(f"try_cast({raw} as {_INT_TYPES[column.type]}) as {v}")
-                # try_cast rounds '1.5' to 2: a fraction or exponent goes to Python instead
-                bad.append(
-                    f"(case when {r} is null then false when {v} is null then true "
-                    f"else {fraction} end)"
-                )
-            elif column.type == DOUBLE:
-                inner.append(
-                    f"case when left({raw}, 1) in ({NUMBER_STARTS}) "
-                    f"then try_cast({raw} as double) end as {v}"
-                )
-                # -nan, -Infinity and 1e999 start like numbers but are not finite ones; 0 may
-                # have been -0, which Python keeps as -0.0
-                bad.append(f"({r} is not null and ({v} is null or not isfinite({v}) or {r} = '0'))")
-            else:
-                raise AssertionError(column.type)
-            if column.is_epoch_ms:  # Python says which, and why
-                low, high = EPOCH_MS_RANGE
-                bad.append(
-                    f"({v} is not null and ({v} not between {low} and {high} or {v} <> floor({v})))"
-                )
-            if column.is_integer_text:
-                digits = "'-?[0-9]{1,9}'"
-                bad.append(
-                    f"({v} is not null and {v} <> '' and not regexp_full_match({v}, {digits}))"
-                )
-            values.append(v)
-        bad.extend(self._requirement_checks(values))
-        return inner, bad, values
-
-    def _requirement_checks(self, values: list[str]) -> list[str]:
-        """A record failing a requirement goes to Python, which says which and why."""
-        by_name = dict(zip(self.table.column_names, values, strict=True))
-        kinds = {c.name: c.type for c in self.table.columns}
-
-        def has_value(name: str) -> str:
-            v = by_name[name]
-            return f"({v} is not null and {v} <> '')" if kinds[name] == TEXT else f"{v} is not null"
-
-        checks = []
-        for requirement in self.table.requirements:
-            condition = "true"
-            if requirement.when is not None:
-                condition = (
-                    has_value(requirement.when)
-                    if requirement.equals is None
-                    else f"{by_name[requirement.when]} = {_lit(requirement.equals)}"
-                )
-            checks.append(f"({condition} and not coalesce({has_value(requirement.column)}, false))")
-        return checks
-
     def _query(
         self, path: Path, spans: list[tuple[str, int, int]], total: int
     ) -> dict[str, list[int]] | None:
@@ -331,22 +235,22 @@ class FastParser:
         insert (``FAST_TABLE`` is a view over the rows kept, read by the commit)."""
         con = self.con
         keys = [c.path[0] for c in self.table.columns]
-        spec = ", ".join(f"{_lit(k)}: 'JSON'" for k in keys)
+        spec = ", ".join(f"{literal(k)}: 'JSON'" for k in keys)
         select = ", ".join(f"{_ident(k)} as c{i}" for i, k in enumerate(keys))
-        expected = "[" + ", ".join(_lit(k) for k in keys) + "]"
-        expected_sorted = "[" + ", ".join(_lit(k) for k in sorted(keys)) + "]"
+        expected = "[" + ", ".join(literal(k) for k in keys) + "]"
+        expected_sorted = "[" + ", ".join(literal(k) for k in sorted(keys)) + "]"
         source = (
-            f"read_json({_lit(str(path))}, format = 'newline_delimited', columns = {{{spec}}}, "
+            f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {{{spec}}}, "
             f"maximum_object_size = {MAX_OBJECT_BYTES})"
         )
         objects = (
-            f"read_json_objects({_lit(str(path))}, format = 'newline_delimited', "
+            f"read_json_objects({literal(str(path))}, format = 'newline_delimited', "
             f"maximum_object_size = {MAX_OBJECT_BYTES})"
         )
-        inner, bad, values = self._checks()
+        inner, bad, values = value_checks(self.table)
         all_null = " and ".join(f"{v} is null" for v in values)  # Python rejects those
         typed = ", ".join(f"{v} as v{i}" for i, v in enumerate(values))
-        # The SQL below is built from quoted identifiers and literals (_ident, _lit) only.
+        # The SQL below is built from quoted identifiers and literals (_ident, literal) only.
         # Both tables keep the file's record order (DuckDB preserves insertion order), so a
         # row's rowid is its record's position in the batch file.
         try:
