@@ -138,6 +138,7 @@ def missing_on(exc: ClientError, code: str) -> None:
 
 class Resource(ABC):
     kind: str  # how lines name it: "IAM role", "security group", "cluster", ...
+    waits_for_deletion = True  # whether delete waits until AWS says it is gone
 
     def __init__(self, context: Context) -> None:
         self.context = context
@@ -203,12 +204,12 @@ class Resource(ABC):
             self.context.wait(self.label, self.gone_status, {"gone"})
         out.did(self.deleted_line())
 
-    waits_for_deletion = True
+    def status(self) -> str:
+        """One line: what exists now (``absent`` when nothing does)."""
+        return self.status_line(self.find())
 
-    def status(self, found: dict | None = None) -> str:
-        """One line: what exists now (``absent`` when nothing does); ``found`` as ``find``
-        gave it, when the caller has it already."""
-        found = found or self.find()
+    def status_line(self, found: dict | None) -> str:
+        """The status line of the resource as ``find`` gave it (None: absent)."""
         return f"{self.label}: " + (self.describe(found) if found else "absent")
 
     def describe(self, found: dict) -> str:

@@ -107,13 +107,13 @@ class Stack:
         lines = [self.role.status(), self.security_group.status()]
         if self.provisioned:
             cluster = self.cluster.find()
-            lines.append(self.cluster.status(cluster))
+            lines.append(self.cluster.status_line(cluster))
             cost = self.cluster.hourly_cost(cluster) if cluster else 0.0
             lines.append(f"cost: about ${cost:,.2f} per hour while it exists")
             return lines
         workgroup = self.workgroup.find()
         lines.append(self.namespace.status())
-        lines.append(self.workgroup.status(workgroup))
+        lines.append(self.workgroup.status_line(workgroup))
         cost = self.workgroup.hourly_cost(workgroup) if workgroup else 0.0
         lines.append(
             f"cost: about ${cost:,.2f} per hour while queries run (billed per "
