@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 from loader.errors import ConfigError, DataError, TransientError
@@ -157,29 +157,39 @@ class LocalSource(Source):
         found: list[SourceObject] = []
         seen: set[tuple[int, int]] = set()
 
-        def refuse(error: OSError) -> None:
+        def refuse(error: OSError) -> NoReturn:
             raise ConfigError(
                 f"cannot read directory {error.filename}: {error.strerror}; its files would be "
                 "left out"
             )
 
-        for dirpath, dirnames, filenames in os.walk(base, onerror=refuse, followlinks=True):
-            here = os.stat(dirpath)
-            if (here.st_dev, here.st_ino) in seen:  # a link back up the tree
-                dirnames[:] = []
-                continue
-            seen.add((here.st_dev, here.st_ino))
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                key = path.relative_to(self.root).as_posix()
-                if not is_data_key(name):
+        def walk(directory: str, key_prefix: str) -> None:
+            try:
+                here = os.stat(directory)
+                if (here.st_dev, here.st_ino) in seen:  # a link back up the tree
+                    return
+                seen.add((here.st_dev, here.st_ino))
+                with os.scandir(directory) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except OSError as error:
+                refuse(error)
+            subdirectories = []
+            for entry in entries:  # os.scandir: no stat call for what the listing tells
+                key = key_prefix + entry.name
+                try:
+                    is_directory = entry.is_dir()  # through a symbolic link
+                except OSError:
+                    is_directory = False
+                if is_directory:
+                    subdirectories.append(entry)
+                    continue
+                if not is_data_key(entry.name):
                     self.ignored.append((key, "its name does not end in .json or .json.gz"))
                     continue
                 try:
-                    stat = path.stat()  # through a symbolic link
+                    stat = entry.stat()  # through a symbolic link
                 except FileNotFoundError:
-                    self.ignored.append((key, f"a broken symbolic link to {os.readlink(path)}"))
+                    self.ignored.append((key, f"a broken symbolic link to {os.readlink(entry)}"))
                     continue
                 if not S_ISREG(stat.st_mode):
                     self.ignored.append((key, "not a regular file (a pipe, socket or device)"))
@@ -187,6 +197,11 @@ class LocalSource(Source):
                 # The MD5 ETag is computed when the file is read (fetch, fingerprint), so a
                 # first load reads each file once.
                 found.append(SourceObject(key, stat.st_size, "", utc(stat.st_mtime_ns)))
+            for entry in subdirectories:  # os.walk's order: a directory's files, then its
+                walk(entry.path, key_prefix + entry.name + "/")  # subdirectories, sorted
+
+        relative = base.relative_to(self.root).as_posix()
+        walk(str(base), "" if relative == "." else relative + "/")
         return found
 
     def fetch(self, obj: SourceObject) -> tuple[SourceObject, bytes]:
