@@ -53,6 +53,12 @@
             build_kind varchar(16),
             recorded_at timestamp
         ){{ sparkify_small_table_options() }};
+        create table if not exists {{ sparkify_build_views() }} (
+            view_name varchar(512),
+            definition_md5 varchar(32),
+            invocation_id varchar(64),
+            built_at timestamp
+        ){{ sparkify_small_table_options() }};
         create table if not exists {{ sparkify_build_runs() }} (
             invocation_id varchar(64),
             command varchar(16),

@@ -1,3 +1,7 @@
+{% materialization view, adapter='duckdb' -%}
+    {{ return(sparkify_replace_view()) }}
+{%- endmaterialization %}
+
 {% materialization view, adapter='postgres' -%}
     {{ return(sparkify_replace_view()) }}
 {%- endmaterialization %}
@@ -11,13 +15,30 @@
         keep their names and order (new ones may follow), else drop and create. dbt's own
         view materialization renames the old view aside and drops it after the commit, which
         a second build at the same time, or a build reading the view, can catch in between
-        ("relation does not exist"); this one leaves no moment without the view. -#}
+        ("relation does not exist"); this one leaves no moment without the view.
+
+        A view holds no data: it changes only when its definition does. The definition built
+        (its SQL, descriptions and grants: sparkify_view_definition) is recorded in
+        staging.build_views, and a view whose definition has not changed since is left as it
+        is (reported UNCHANGED): the daily build does not replace, comment and commit every
+        staging view again, and on PostgreSQL and Redshift takes no lock on it. A full refresh,
+        a changed definition, or a view gone from the warehouse builds it again. -#}
     {%- set existing = load_cached_relation(this) -%}
     {%- set target = this.incorporate(type='view') -%}
     {%- set grant_config = config.get('grants') -%}
+    {%- set definition = sparkify_view_definition(sql) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {%- if existing is not none and existing.is_view and not should_full_refresh()
+        and sparkify_built_view_definition(target) == definition %}
+        {%- do store_raw_result('main', message='UNCHANGED', code='UNCHANGED', rows_affected=0) -%}
+        {{ run_hooks(post_hooks, inside_transaction=True) }}
+        {{ adapter.commit() }}
+        {{ run_hooks(post_hooks, inside_transaction=False) }}
+        {{ return({'relations': [target]}) }}
+    {%- endif %}
 
     {%- set replace_in_place = false -%}
     {%- if existing is not none and existing.is_view and not should_full_refresh() -%}
@@ -37,10 +58,56 @@
 
     {%- do apply_grants(target, grant_config, should_revoke=should_revoke(existing, full_refresh_mode=True)) -%}
     {%- do persist_docs(target, model) -%}
+    {%- call statement('record_view_definition') -%}
+        {{ sparkify_record_view_definition(target, definition) }}
+    {%- endcall %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {{ adapter.commit() }}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
 
     {{ return({'relations': [target]}) }}
+{%- endmacro %}
+
+{% macro sparkify_build_views() -%}
+    {#- the definition each view was last built from (sparkify_replace_view) -#}
+    {{ return(api.Relation.create(database=target.database, schema='staging', identifier='build_views')) }}
+{%- endmacro %}
+
+{% macro sparkify_view_definition(sql) -%}
+    {#- An md5 of all a view is built from: its SQL, the descriptions persist_docs writes, its
+        grants, and this materialization's version (raise it when the way a view is built
+        changes, so every view is built again once). -#}
+    {%- set columns = {} -%}
+    {%- for name, column in model.get('columns', {}).items() -%}
+        {%- do columns.update({name: [column.get('description'), column.get('data_type')]}) -%}
+    {%- endfor -%}
+    {{ return(local_md5(tojson([
+        'sparkify_replace_view 1', target.type, sql, model.get('description'), columns,
+        config.get('persist_docs'), config.get('grants')
+    ]))) }}
+{%- endmacro %}
+
+{% macro sparkify_built_view_definition(relation) -%}
+    {#- the definition recorded when `relation` was last built, or none -#}
+    {#- in the node's transaction (run_query opens none), which the materialization commits -#}
+    {%- call statement('sparkify_built_view', fetch_result=true, auto_begin=true) -%}
+        select definition_md5 from {{ sparkify_build_views() }}
+        where view_name = '{{ sparkify_view_key(relation) }}'
+    {%- endcall -%}
+    {%- set found = load_result('sparkify_built_view').table -%}
+    {{ return(found.rows[0][0] if found.rows | length == 1 else none) }}
+{%- endmacro %}
+
+{% macro sparkify_view_key(relation) -%}
+    {{ return((relation.schema ~ '.' ~ relation.identifier) | lower | replace("'", "''")) }}
+{%- endmacro %}
+
+{% macro sparkify_record_view_definition(relation, definition) -%}
+    {#- in the transaction that creates the view: it and its record change together -#}
+    delete from {{ sparkify_build_views() }} where view_name = '{{ sparkify_view_key(relation) }}';
+    insert into {{ sparkify_build_views() }} (view_name, definition_md5, invocation_id, built_at)
+    select
+        '{{ sparkify_view_key(relation) }}', '{{ definition }}', '{{ invocation_id }}',
+        {{ dbt.current_timestamp() }}
 {%- endmacro %}

@@ -370,3 +370,75 @@ def test_dbt_writes_no_escape_codes_when_its_output_is_not_a_terminal(
     )
     assert "Running with dbt" in result.stdout
     assert "\x1b[" not in result.stdout + result.stderr  # a cron or CI log stays plain text
+
+
+# --- views change only with the code --------------------------------------------------------
+
+VIEWS = ("stg_events", "stg_removed_events", "stg_songs", "stg_removed_songs")
+
+
+def _view_outcomes(stdout: str) -> dict[str, str]:
+    """Each staging view's outcome in dbt's log: 'UNCHANGED', or 'OK' when it was built."""
+    outcomes = {}
+    for line in stdout.splitlines():
+        for view in VIEWS:
+            if f"sql view model staging.{view} " in line and "[" in line and " in " in line:
+                outcomes[view] = line.rsplit("[", 1)[1].split(" in ")[0]
+    return outcomes
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    """The dbt project's files in a directory of their own, to change as a new release would."""
+    root = Path(__file__).resolve().parents[3]
+    project = tmp_path / "project"
+    for name in ("models", "macros", "seeds", "analyses", "tests/dbt"):
+        shutil.copytree(root / name, project / name)
+    shutil.copy(root / "dbt_project.yml", project / "dbt_project.yml")
+    return project
+
+
+def test_a_view_is_built_again_only_when_its_definition_changes(
+    small_generated: Path, tmp_path: Path, profiles_dir: Path
+) -> None:
+    assert stage("--source", str(small_generated)) == 0
+    project = _project_copy(tmp_path)
+    views = ("run", "--project-dir", str(project), "--select", "config.materialized:view")
+    assert set(_view_outcomes(dbt(*views, target_dir=tmp_path).stdout).values()) == {"OK"}
+    again = _view_outcomes(dbt(*views, target_dir=tmp_path).stdout)
+    assert again == dict.fromkeys(VIEWS, "UNCHANGED")
+
+    path = Path(os.environ["SPARKIFY_DUCKDB_PATH"])
+    with duckdb.connect(str(path)) as con:  # gone from the warehouse: built again
+        con.execute("drop view staging.stg_songs")
+    rebuilt = _view_outcomes(dbt(*views, target_dir=tmp_path).stdout)
+    assert rebuilt == {**dict.fromkeys(VIEWS, "UNCHANGED"), "stg_songs": "OK"}
+
+    # a release that changes a view's description and another's SQL builds exactly those two
+    staging_yml = project / "models" / "staging" / "_staging.yml"
+    text = staging_yml.read_text()
+    marker = "- name: stg_removed_events\n    description: >\n"
+    assert marker in text
+    staging_yml.write_text(text.replace(marker, marker + "      Changed in this release.\n", 1))
+    model = project / "models" / "staging" / "stg_songs.sql"
+    model.write_text(
+        model.read_text().replace(
+            "select * from renamed", "select * from renamed\nwhere true  -- changed in this release"
+        )
+    )
+    changed = _view_outcomes(dbt(*views, target_dir=tmp_path).stdout)
+    assert changed == {
+        **dict.fromkeys(VIEWS, "UNCHANGED"),
+        "stg_removed_events": "OK",
+        "stg_songs": "OK",
+    }
+    with duckdb.connect(str(path), read_only=True) as con:
+        comment = con.execute(
+            "select comment from duckdb_views() where view_name = 'stg_removed_events'"
+        ).fetchone()[0]
+        definition = con.execute(
+            "select sql from duckdb_views() where view_name = 'stg_songs'"
+        ).fetchone()[0]
+    assert comment.startswith("Changed in this release.")
+    assert "true" in definition.lower()
+    full = _view_outcomes(dbt(*views, "--full-refresh", target_dir=tmp_path).stdout)
+    assert set(full.values()) == {"OK"}

@@ -113,9 +113,11 @@ def test_a_rebuilt_view_is_replaced_in_place_and_never_missing(
         dbt("run", "--target", "postgres", "--select", "staging", target_dir=tmp_path)
         first = views()
         assert set(first) == {"stg_events", "stg_songs", "stg_removed_events", "stg_removed_songs"}
-        with con.cursor() as cur:  # an old version of stg_songs, with other columns
+        with con.cursor() as cur:  # an old release's stg_songs, with other columns
             cur.execute("drop view staging.stg_songs")
             cur.execute("create view staging.stg_songs as select 1 as retired_column")
+            # built by an older release: every view's definition differs from this one's
+            cur.execute("update staging.build_views set definition_md5 = 'an older release'")
         dbt("run", "--target", "postgres", "--select", "staging", target_dir=tmp_path)
         second = views()
         assert set(second) == set(first)  # no __dbt_tmp, no __dbt_backup left
@@ -125,5 +127,7 @@ def test_a_rebuilt_view_is_replaced_in_place_and_never_missing(
         with con.cursor() as cur:
             cur.execute("select * from staging.stg_songs limit 0")
             assert "song_id" in [d[0] for d in cur.description]
+            cur.execute("select count(*) from staging.build_views where definition_md5 like 'an%'")
+            assert cur.fetchone()[0] == 0  # each rebuilt view recorded its new definition
     finally:
         con.close()

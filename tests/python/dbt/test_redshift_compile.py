@@ -136,3 +136,31 @@ def test_the_publish_transaction_compiles_to_redshift_sql(offline_redshift, tmp_
     assert 'delete from "dev"."analytics"."songs"' in statements
     assert '"dev"."analytics"."users"' not in sql  # nothing changed: not touched
     assert 'update "dev"."staging"."build_changes" set audited_by' in sql
+
+
+def test_the_view_record_compiles_to_redshift_sql(offline_redshift, tmp_path: Path) -> None:
+    """macros/relations/replace_view: what records a view's definition is Redshift SQL."""
+    pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
+    view = "api.Relation.create(database='dev', schema='staging', identifier='stg_songs')"
+    inline = (
+        f"{{{{ sparkify_record_view_definition({view}, 'd41d8cd98f00b204e9800998ecf8427e') }}}}"
+    )
+    result = dbt(
+        "compile",
+        "--target",
+        "redshift",
+        "--no-introspect",
+        "--no-populate-cache",
+        "--inline",
+        inline,
+        target_dir=tmp_path,
+    )
+    sql = result.stdout.split("Compiled inline node is:", 1)[1]
+    sql = sql[: sql.index("getdate()") + len("getdate()")]  # dbt's log lines follow
+    assert redshift_problems(sql, "record view") == []
+    assert (
+        'delete from "dev"."staging"."build_views" where view_name = \'staging.stg_songs\'' in sql
+    )
+    assert "getdate()" in sql  # Redshift's current timestamp
