@@ -66,15 +66,16 @@
     {%- endif %}
 {%- endmacro %}
 
-{% macro sparkify_removed_keys(changed, built, key, prune=none) -%}
-    {#- The changed keys that have no row in `built` (the recomputed rows), as removed-key
-        rows: the key (and prune column) and a typed null in every other column, in the model's
-        documented column order. Use as `select ... from built union all <this>`. Unit tests
-        do not see the model's YAML: there the removed keys are left out (the property tests in
-        tests/python/dbt run them on every engine). -#}
+{% macro sparkify_removed_keys(changed, built, key, prune=none, final='final') -%}
+    {#- The changed keys that have no row in `built` (the recomputed rows, or any relation with
+        their keys), as removed-key rows: the key (and prune column) and a typed null in every
+        other column, in the model's documented column order. Use as `select ... from final
+        union all <this>`. Unit tests do not see the model's YAML: there the removed keys are
+        left out, as no row shaped like `final` (the property tests in tests/python/dbt run
+        them on every engine). -#}
     {%- set columns = sparkify_model_columns() -%}
     {%- if not columns %}
-    select * from {{ built }} where 1 = 0
+    select * from {{ final }} where 1 = 0
     {%- else %}
     select
     {%- for column in columns %}

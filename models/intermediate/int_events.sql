@@ -35,7 +35,6 @@ copies as (
     {% if incremental %}
         where
             {{ sparkify_within('event_ts_ms', 'changed_events', 'event_ts_ms', build=build) }}
-            and event_ts_ms in (select changed_events.event_ts_ms from changed_events)
             and event_id in (select changed_events.event_id from changed_events)
     {% endif %}
 ),
@@ -101,5 +100,7 @@ final as (
 select {{ sparkify_columns() }} from final
 {% if incremental %}
     union all
-    {{ sparkify_removed_keys('changed_events', 'final', 'event_id', 'event_ts_ms') }}
+    -- the events with no copy left (first_copies has the keys of final: one row per event,
+    -- read once more instead of the repaired, wide rows)
+    {{ sparkify_removed_keys('changed_events', 'first_copies', 'event_id', 'event_ts_ms') }}
 {% endif %}

@@ -87,7 +87,6 @@ events as (
     {% if incremental %}
         where
             {{ sparkify_within('event_at', 'changed_events', 'start_time', build=build) }}
-            and event_at in (select changed_events.start_time from changed_events)
             and event_id in (select changed_events.songplay_id from changed_events)
     {% endif %}
 ),
@@ -173,5 +172,6 @@ final as (
 select {{ sparkify_columns() }} from final
 {% if incremental %}
     union all
-    {{ sparkify_removed_keys('changed_plays', 'final', 'songplay_id', 'start_time') }}
+    -- the plays that are no more (plays has the keys of final, without the match)
+    {{ sparkify_removed_keys('changed_plays', 'plays', 'songplay_id', 'start_time') }}
 {% endif %}

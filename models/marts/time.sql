@@ -34,15 +34,21 @@ with
     ),
 
 {% endif -%}
-start_times as (
-    select distinct plays.start_time from {{ ref('songplays') }} as plays
+events as (
+    select * from {{ ref('int_events') }}
     {% if incremental %}
         where
-            {{ sparkify_within(
-                'plays.start_time', 'changed_start_times', 'start_time', build=build
-            ) }}
-            and plays.start_time in (select changed.start_time from changed_start_times as changed)
+            {{ sparkify_within('event_at', 'changed_start_times', 'start_time', build=build) }}
+            and event_at in (select changed_start_times.start_time from changed_start_times)
     {% endif %}
+),
+
+start_times as (
+    -- the times of the plays: songplays has one row per NextSong event of int_events, at its
+    -- time; read from int_events, so time is built beside songplays rather than after it
+    select distinct events.event_at as start_time
+    from events
+    where events.page = 'NextSong'
 ),
 
 final as (
