@@ -64,12 +64,17 @@ def test_backfill_builds_exactly_those_days_and_a_rerun_changes_nothing(
     assert record["rows_staged"] == fetch("select count(*) from staging.staging_events")[0][0] + 200
     assert record["models_built"] > 0 and record["tests_failed"] == 0
     assert record["freshness"] == "pass"
+    # it staged event rows just now: fresh without a second dbt invocation (no sources.json)
+    freshness_artifact = tmp_path / "target" / "sources.json"
+    assert not freshness_artifact.exists()
     marts = mart_rows(fetch)
 
     again = daily(*source, *days, tmp_path=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert mart_rows(fetch) == marts
     assert runs()[-1]["objects_staged"] == 0 and runs()[-1]["rows_staged"] == 0
+    # nothing staged: dbt source freshness decides, from the rows staged before
+    assert freshness_artifact.exists() and runs()[-1]["freshness"] == "pass"
 
     # a date-range rebuild: the day's files staged again, the marts rebuilt where that day is
     rebuild = daily(
