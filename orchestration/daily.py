@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open_destination(config, copy_staging.destination_options(loader_options)) as dest:
                 run_history.start(dest, record)
             try:
-                code, message = _steps(record, args, loader_argv, target, profiles.parent)
+                code, message = _steps(record, args, loader_argv, profiles.parent)
             except KeyboardInterrupt:
                 code, message = 130, "interrupted"
             record.finish(code, message)
@@ -167,7 +167,6 @@ def _steps(
     record: run_history.RunRecord,
     args: argparse.Namespace,
     loader_argv: list[str],
-    target: str,
     profiles_dir: Path,
 ) -> tuple[int, str]:
     stats: list[TableStats] = []
@@ -185,12 +184,12 @@ def _steps(
         if staged_events_now(stats):
             fresh.freshness = "pass"
         else:
-            fresh = dbt_steps.freshness(target, profiles_dir)
+            fresh = dbt_steps.freshness(args.target, profiles_dir)
         record.freshness = fresh.freshness
         if fresh.code in (2, 3):
             return fresh.code, f"dbt source freshness: {fresh.message}"
     extra = ["--vars", "{full_checks: true}"] if args.full_checks else []
-    built = dbt_steps.build(target, profiles_dir, extra)
+    built = dbt_steps.build(args.target, profiles_dir, extra)
     record.models_built = built.built
     record.models_failed = len(built.failed_models)
     record.tests_passed = built.passed_tests

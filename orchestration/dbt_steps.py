@@ -55,14 +55,17 @@ def _invoke(args: list[str]):  # -> dbtRunnerResult
     return dbtRunner().invoke([*colours, *args])
 
 
-def _common(target: str, profiles_dir: Path) -> list[str]:
+def _common(target: str | None, profiles_dir: Path) -> list[str]:
+    """The project, the profiles and, when the job was given one, the target. dbt keeps its
+    parse of the project only while the command-line target stays the same (it is part of what
+    partial parsing compares), so the profile's own default is left to dbt: a job and a
+    `dbt build` typed by hand then share one parse instead of each parsing afresh (~5 s)."""
     return [
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
         str(profiles_dir),
-        "--target",
-        target,
+        *(["--target", target] if target else []),
     ]
 
 
@@ -76,7 +79,7 @@ def _refused(result) -> StepResult:
 NOT_PUBLISHED = "analytics was not published and still holds the last build that passed"
 
 
-def build(target: str, profiles_dir: Path, extra: list[str] | None = None) -> StepResult:
+def build(target: str | None, profiles_dir: Path, extra: list[str] | None = None) -> StepResult:
     """``dbt build`` as a scheduled job runs it: the seed, the models and every data test."""
     # unit tests check the code, not the data: they belong to CI and deploys
     scheduled = ["--exclude-resource-type", "unit_test"]
@@ -123,7 +126,7 @@ def build(target: str, profiles_dir: Path, extra: list[str] | None = None) -> St
     return step
 
 
-def freshness(target: str, profiles_dir: Path) -> StepResult:
+def freshness(target: str | None, profiles_dir: Path) -> StepResult:
     """``dbt source freshness``: how long since the loader last staged an event file."""
     result = _invoke(["source", "freshness", *_common(target, profiles_dir)])
     if result.result is None:

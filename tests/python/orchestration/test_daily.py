@@ -17,7 +17,7 @@ from loader.pipeline import key_date
 from loader.profiles import DuckDBConfig, PostgresConfig, load_target
 from orchestration.job_lock import lock_path
 from tests.python.conftest import PROJECT_DIR
-from tests.python.dbt.helpers import mart_rows
+from tests.python.dbt.helpers import dbt, mart_rows
 from tests.python.loader.helpers import duck
 from tests.python.orchestration.helpers import RUN_COLUMNS, daily, daily_process
 
@@ -75,6 +75,9 @@ def test_backfill_builds_exactly_those_days_and_a_rerun_changes_nothing(
     assert runs()[-1]["objects_staged"] == 0 and runs()[-1]["rows_staged"] == 0
     # nothing staged: dbt source freshness decides, from the rows staged before
     assert freshness_artifact.exists() and runs()[-1]["freshness"] == "pass"
+    # dbt typed by hand reuses the job's parse of the project (the same command-line target)
+    by_hand = dbt("ls", "--resource-type", "seed", target_dir=tmp_path)
+    assert "Unable to do partial parsing" not in by_hand.stdout
 
     # a date-range rebuild: the day's files staged again, the marts rebuilt where that day is
     rebuild = daily(
