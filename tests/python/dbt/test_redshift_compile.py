@@ -105,16 +105,8 @@ def test_redshift_configs_set_dist_and_sort_keys(offline_redshift, tmp_path: Pat
             assert config["incremental_strategy"] == "changed_keys", name
 
 
-def test_the_publish_transaction_compiles_to_redshift_sql(offline_redshift, tmp_path: Path) -> None:
-    """macros/publish on Redshift: one transaction, locked, each way of publishing a mart."""
-    pytest.importorskip("sqlglot")
-    from tests.python.redshift_sql import redshift_problems
-
-    plan = (
-        "[{'name': 'songplays', 'how': 'delta'}, {'name': 'songs', 'how': 'copy'},"
-        " {'name': 'time', 'how': 'replace'}, {'name': 'users', 'how': 'none'}]"
-    )
-    inline = f"{{{{ sparkify_publish_sql({plan}, ['songplays', 'songs', 'time', 'users']) }}}}"
+def _compile_inline_for_redshift(inline: str, tmp_path: Path) -> str:
+    """The Redshift SQL dbt compiles ``inline`` to, without a cluster (dbt's log lines follow)."""
     result = dbt(
         "compile",
         "--target",
@@ -125,7 +117,20 @@ def test_the_publish_transaction_compiles_to_redshift_sql(offline_redshift, tmp_
         inline,
         target_dir=tmp_path,
     )
-    sql = result.stdout.split("Compiled inline node is:", 1)[1]
+    return result.stdout.split("Compiled inline node is:", 1)[1]
+
+
+def test_the_publish_transaction_compiles_to_redshift_sql(offline_redshift, tmp_path: Path) -> None:
+    """macros/publish on Redshift: one transaction, locked, each way of publishing a mart."""
+    pytest.importorskip("sqlglot")
+    from tests.python.redshift_sql import redshift_problems
+
+    plan = (
+        "[{'name': 'songplays', 'how': 'delta'}, {'name': 'songs', 'how': 'copy'},"
+        " {'name': 'time', 'how': 'replace'}, {'name': 'users', 'how': 'none'}]"
+    )
+    inline = f"{{{{ sparkify_publish_sql({plan}, ['songplays', 'songs', 'time', 'users']) }}}}"
+    sql = _compile_inline_for_redshift(inline, tmp_path)
     sql = sql[: sql.index("commit") + len("commit")]
     assert redshift_problems(sql, "publish") == []
     statements = [s.strip().split("\n")[0] for s in sql.split(";") if s.strip()]
@@ -147,17 +152,7 @@ def test_the_view_record_compiles_to_redshift_sql(offline_redshift, tmp_path: Pa
     inline = (
         f"{{{{ sparkify_record_view_definition({view}, 'd41d8cd98f00b204e9800998ecf8427e') }}}}"
     )
-    result = dbt(
-        "compile",
-        "--target",
-        "redshift",
-        "--no-introspect",
-        "--no-populate-cache",
-        "--inline",
-        inline,
-        target_dir=tmp_path,
-    )
-    sql = result.stdout.split("Compiled inline node is:", 1)[1]
+    sql = _compile_inline_for_redshift(inline, tmp_path)
     sql = sql[: sql.index("getdate()") + len("getdate()")]  # dbt's log lines follow
     assert redshift_problems(sql, "record view") == []
     assert (
