@@ -22,7 +22,9 @@
         staging.build_views, and a view whose definition has not changed since is left as it
         is (reported UNCHANGED): the daily build does not replace, comment and commit every
         staging view again, and on PostgreSQL and Redshift takes no lock on it. A full refresh,
-        a changed definition, or a view gone from the warehouse builds it again. -#}
+        a changed definition, or a view gone from the warehouse builds it again. A view
+        replaced by hand outside dbt, its record left as it was, is not noticed: build it with
+        --full-refresh. -#}
     {%- set existing = load_cached_relation(this) -%}
     {%- set target = this.incorporate(type='view') -%}
     {%- set grant_config = config.get('grants') -%}
