@@ -35,6 +35,7 @@ from loader.errors import LoaderError
 from loader.profiles import find_profiles, load_env_file, load_target
 from orchestration import dbt_steps, run_history
 from orchestration.job_lock import LockHeld, job_lock, lock_path
+from orchestration.staging_process import StagingProcess
 
 EPILOG = """\
 examples:
@@ -170,8 +171,16 @@ def _steps(
     profiles_dir: Path,
 ) -> tuple[int, str]:
     stats: list[TableStats] = []
-    if "stage" in args.steps:
+    extra = ["--vars", "{full_checks: true}"] if args.full_checks else []
+    project: dbt_steps.Project | dbt_steps.StepResult | None = None
+    if "stage" in args.steps and "build" in args.steps:
+        # the loader stages in a process of its own while this one parses the project
+        with StagingProcess(loader_argv, record.run_id) as staging:
+            project = dbt_steps.parse(args.target, profiles_dir, extra)
+            code, stats = staging.result()
+    elif "stage" in args.steps:
         code = copy_staging.main(loader_argv, report=stats)
+    if "stage" in args.steps:
         record.objects_staged = sum(s.new_files + s.replaced_files for s in stats)
         record.rows_staged = sum(s.rows for s in stats)
         record.rows_rejected = sum(s.rejects for s in stats)
@@ -179,17 +188,20 @@ def _steps(
             return code, f"the loader exited {code} (its message is above); nothing was built"
     if "build" not in args.steps:
         return 0, ""
+    if project is None:
+        project = dbt_steps.parse(args.target, profiles_dir, extra)
+    if isinstance(project, dbt_steps.StepResult):  # dbt refused: the project or the profile
+        return project.code, f"dbt parse: {project.message}"
     fresh = dbt_steps.StepResult()
     if not args.skip_freshness:
         if staged_events_now(stats):
             fresh.freshness = "pass"
         else:
-            fresh = dbt_steps.freshness(args.target, profiles_dir)
+            fresh = dbt_steps.freshness(args.target, profiles_dir, project)
         record.freshness = fresh.freshness
         if fresh.code in (2, 3):
             return fresh.code, f"dbt source freshness: {fresh.message}"
-    extra = ["--vars", "{full_checks: true}"] if args.full_checks else []
-    built = dbt_steps.build(args.target, profiles_dir, extra)
+    built = dbt_steps.build(args.target, profiles_dir, extra, project)
     record.models_built = built.built
     record.models_failed = len(built.failed_models)
     record.tests_passed = built.passed_tests

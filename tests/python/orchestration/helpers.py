@@ -3,9 +3,12 @@ history it records."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.python.conftest import PROJECT_DIR
@@ -46,3 +49,37 @@ RUN_COLUMNS = (
     "job, outcome, exit_code, since_day, until_day, objects_staged, rows_staged, "
     "models_built, tests_failed, freshness, message"
 )
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the daily job's loader, while it stages)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # it ended while we looked
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def ending(pids: list[int]) -> Iterator[Callable[..., bool]]:
+    """``ended(timeout)``: whether every process of ``pids`` has ended, waiting up to
+    ``timeout`` seconds for each (a pidfd becomes readable when its process ends; the pidfds
+    are opened here, before anything can end them)."""
+    handles = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            handles.append(os.pidfd_open(pid))
+
+    def ended(timeout: float) -> bool:
+        return all(select.select([handle], [], [], timeout)[0] for handle in handles)
+
+    try:
+        yield ended
+    finally:
+        for handle in handles:
+            os.close(handle)

@@ -19,7 +19,13 @@ from orchestration.job_lock import lock_path
 from tests.python.conftest import PROJECT_DIR
 from tests.python.dbt.helpers import dbt, mart_rows
 from tests.python.loader.helpers import duck
-from tests.python.orchestration.helpers import RUN_COLUMNS, daily, daily_process
+from tests.python.orchestration.helpers import (
+    RUN_COLUMNS,
+    children_of,
+    daily,
+    daily_process,
+    ending,
+)
 
 
 def runs() -> list[dict]:
@@ -127,9 +133,11 @@ def test_a_second_job_is_refused_while_one_runs_and_a_killed_one_frees_the_lock(
     assert victim.stderr is not None
     for line in victim.stderr:
         if "listing" in line:  # the loader started: the run row says "running"
-            victim.send_signal(signal.SIGKILL)
             break
-    victim.wait(timeout=120)
+    with ending(children_of(victim.pid)) as ended:  # the loader stages in a child process
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=120)
+        assert ended(timeout=60)  # it goes with the job: the warehouse is free
     assert victim.returncode == -signal.SIGKILL
     assert [r["outcome"] for r in runs()] == ["running"]
     after = daily("--source", str(small_generated), tmp_path=tmp_path)
