@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA ?= data/demo
 TARGET ?= $(or $(SPARKIFY_TARGET),dev)
+# the suite's test files run on this many pytest-xdist workers (each file on one worker, with its
+# own PostgreSQL and S3 servers): most tests wait on dbt or a server, so two cores do two files
+TEST_WORKERS ?= 2
 
 # `python -m infra up` writes the Redshift endpoint and role here (no secrets): export them.
 ifneq ($(wildcard sparkify.env),)
@@ -68,7 +71,7 @@ $(AIRFLOW_STAMP): orchestration/airflow/requirements.txt orchestration/airflow/c
 	touch $(AIRFLOW_STAMP)
 
 test: setup airflow-venv  ## run the whole test suite (Python and dbt, DuckDB and PostgreSQL)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 check: setup  ## every data test over every row of TARGET (a build's own tests check what it changed)
 	$(DBT_COLOURS) $(BIN)/dbt test --target $(TARGET) --vars '{full_checks: true}'
