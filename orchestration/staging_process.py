@@ -53,13 +53,13 @@ class StagingProcess:
         """The loader's exit code and each table's stats, once it has ended."""
         if self._outcome is None:
             try:
-                self._outcome = self._results.recv()
+                sent = self._results.recv()
             except EOFError:  # it ended without a word: killed, or the interpreter failed
-                self._process.join()
-                self._outcome = (_died(self._process.exitcode), [])
+                sent = None
             finally:
                 self._results.close()
             self._process.join()
+            self._outcome = sent or (_died(self._process.exitcode), [])
         return self._outcome
 
     def __enter__(self) -> StagingProcess:
