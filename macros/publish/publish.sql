@@ -206,12 +206,12 @@ commit') }}
         {%- set columns = [] -%}
         {%- for name in node.columns.keys() -%}{%- do columns.append(adapter.quote(name)) -%}{%- endfor -%}
         {%- if mart.how == 'delta' %}
-            {%- set changed = sparkify_changed_keys_filter(
-                node.name, node.config.unique_key, node, prune=node.config.get('prune_by'),
-                invocations=invocations) %}
-    delete from {{ target }} where {{ changed }};
+            {#- the rows from the build's copy of its unaudited rows, when it took one -#}
+            {%- set changed = sparkify_unaudited_rows(
+                working, node, prune=node.config.get('prune_by'), invocations=invocations) %}
+    delete from {{ target }} where {{ changed.predicate }};
     insert into {{ target }} ({{ columns | join(', ') }})
-    select {{ columns | join(', ') }} from {{ working }} where {{ changed }};
+    select {{ columns | join(', ') }} from {{ changed.relation }} where {{ changed.predicate }};
         {%- elif mart.how == 'copy' %}
     delete from {{ target }};
     insert into {{ target }} ({{ columns | join(', ') }})

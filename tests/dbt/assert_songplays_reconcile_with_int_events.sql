@@ -1,7 +1,9 @@
 -- Every NextSong event of int_events is in songplays exactly once, and nothing else is: checked
 -- for the plays the latest build of songplays changed (every play after a full build, or with
 -- full_checks). Returns the offending play ids.
-{%- set scope = sparkify_changed_keys_filter('songplays', 'songplay_id', prune='start_time') %}
+{%- set built_rows = sparkify_unaudited_rows(
+    ref('songplays'), graph.nodes.get('model.sparkify.songplays'), prune='start_time'
+) %}
 {%- set event_scope = sparkify_changed_keys_filter(
     'songplays', 'event_id', prune='start_time', prune_as='event_at'
 ) %}
@@ -18,8 +20,8 @@ built as (
     select
         songplay_id,
         count(*) as copies
-    from {{ ref('songplays') }}
-    where {{ scope }}
+    from {{ built_rows.relation }}
+    where {{ built_rows.predicate }}
     group by songplay_id
 ),
 

@@ -334,6 +334,72 @@ def test_data_tests_check_what_changed_and_make_check_checks_everything(
     assert scoped.returncode == 1 and "unique_int_events_event_id" in scoped.stdout
 
 
+def test_late_songs_are_checked_and_published_from_a_copy_of_the_plays_they_changed(
+    month: Path, tmp_path: Path, profiles_dir: Path
+) -> None:
+    source = tmp_path / "source"
+    copy_days(month, source, days=[1, 2, 3, 4], songs=False)
+    songs = sorted((month / "song_data").rglob("*.json"))
+    late = set(songs[::10])
+
+    def put(song: Path) -> None:
+        (source / song.relative_to(month)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(song, source / song.relative_to(month))
+
+    for song in songs:
+        if song not in late:
+            put(song)
+    build = ("build", "--exclude-resource-type", "unit_test")
+    assert stage("--source", str(source)) == 0
+    dbt(*build, target_dir=tmp_path)
+    copy_days(month, source, days=[5], songs=False)  # a new day: its plays fill their range
+    assert stage("--source", str(source)) == 0
+    dbt(*build, target_dir=tmp_path)
+    path = Path(os.environ["SPARKIFY_DUCKDB_PATH"])
+    copy_of_plays = (
+        "select table_name from duckdb_tables() where table_name = 'songplays__unaudited'"
+    )
+    assert _query(path, copy_of_plays) == []
+
+    for song in late:  # songs whose plays, on every day, were built unmatched
+        put(song)
+    assert stage("--source", str(source)) == 0
+    dbt(*build, target_dir=tmp_path)
+    assert _query(path, copy_of_plays) == [("songplays__unaudited",)]
+    with duckdb.connect(str(path)) as con:
+        results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+        latest = "'" + results["metadata"]["invocation_id"] + "'"
+        changed = (
+            "select * from analytics_audit.songplays where songplay_id in (select key_value from "
+            f"staging.build_changes where model_name = 'songplays' and invocation_id = {latest})"
+        )
+        copy = con.execute("select * from analytics_audit.songplays__unaudited").fetchall()
+        assert sorted(copy) == sorted(con.execute(changed).fetchall())
+        total = con.execute("select count(*) from analytics_audit.songplays").fetchone()[0]
+        assert 0 < len(copy) < total / 2  # rematched plays, spread over the days
+        assert sorted(
+            con.execute(
+                "select * from analytics.songplays where songplay_id in "
+                "(select songplay_id from analytics_audit.songplays__unaudited)"
+            ).fetchall()
+        ) == sorted(copy)  # published from the copy
+        # as if this build's tests had failed: its changes are unaudited again, and the artist
+        # of a rematched play is gone
+        con.execute(
+            f"update staging.build_changes set audited_by = null where invocation_id = {latest}"
+        )
+        con.execute(
+            "delete from analytics_audit.artists where artist_id = (select min(artist_id) from "
+            "analytics_audit.songplays__unaudited)"
+        )
+    tests = ("test", "--select", "songplays", "--exclude-resource-type", "unit_test")
+    result = dbt(*tests, target_dir=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "relationships_songplays_artist_id__artist_id__ref_artists_" in result.stdout
+    compiled = next((tmp_path / "target" / "run").rglob("relationships_songplays_artist_id*.sql"))
+    assert "songplays__unaudited" in compiled.read_text()
+
+
 def test_a_build_before_any_load_says_run_the_loader_first(
     profiles_dir: Path, tmp_path: Path
 ) -> None:
