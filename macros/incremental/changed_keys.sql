@@ -38,17 +38,23 @@
         ~ ' cast(null as boolean) as is_removed where 1 = 0') }}
     {%- else %}
     {#- first what this build changes (for the scoped tests; a removed key only counts when
-        it was there), then the delete, then the insert -#}
+        it was there: the table is read for the removed keys alone, so a build that removes
+        nothing does not scan it), then the delete, then the insert -#}
+    {%- set nothing_left = [] -%}
+    {%- for name in values -%}
+        {%- do nothing_left.append(adapter.quote(name) ~ ' is null') -%}
+    {%- endfor -%}
+    {%- set nothing_left = nothing_left | join(' and ') or 'true' %}
     {% set changed -%}
         select
             cast(rebuilt.{{ key }} as varchar(1024)) as key_value,
             cast({{ 'rebuilt.' ~ prune if prune else 'null' }} as varchar(64)) as prune_value,
-            ({% for name in values %}rebuilt.{{ adapter.quote(name) }} is null and {% endfor -%}
-            built.{{ key }} is not null) as is_removed
+            (built.{{ key }} is not null) as is_removed
         from {{ source }} as rebuilt
         left join (
             select {{ key }} from {{ target }}
-            {%- if prune %} where {{ sparkify_within(prune, source, prune) }}{% endif %}
+            where {{ key }} in (select {{ key }} from {{ source }} where {{ nothing_left }})
+            {%- if prune %} and {{ sparkify_within(prune, source, prune) }}{% endif %}
         ) as built on rebuilt.{{ key }} = built.{{ key }}
     {%- endset %}
     {{ sparkify_record_changes(changed) }};
@@ -62,7 +68,7 @@
     insert into {{ target }} ({{ quoted | join(', ') }})
     select {{ quoted | join(', ') }}
     from {{ source }}
-    where not ({% for name in values %}{{ adapter.quote(name) }} is null{{ ' and ' if not loop.last }}{% endfor %})
+    where not ({{ nothing_left }})
     {%- endif %}
 {%- endmacro %}
 
