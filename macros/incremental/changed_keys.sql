@@ -124,3 +124,16 @@
     and (select max(changed_range.{{ high or low }}) from {{ relation }} as changed_range)
     {%- endif -%}
 {%- endmacro %}
+
+{% macro sparkify_prune_order(build) -%}
+    {#- The end of a model with a prune column: a full build writes its rows in that column's
+        order, so each block of the table holds a narrow range of it and the range bounds of
+        later builds, tests and publishes skip the rest of history (zone maps on DuckDB; the
+        sort key does it on Redshift). Unordered, every block of a month spans the month, and a
+        new day's delete and publish read all of history. An incremental build appends its
+        changed keys, which lie in their own narrow range (a day) already. -#}
+    {%- set prune = config.get('prune_by') -%}
+    {%- if prune and not build.incremental %}
+order by {{ prune }}
+    {%- endif %}
+{%- endmacro %}

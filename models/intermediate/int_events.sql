@@ -104,3 +104,4 @@ select {{ sparkify_columns() }} from final
     -- read once more instead of the repaired, wide rows)
     {{ sparkify_removed_keys('changed_events', 'first_copies', 'event_id', 'event_ts_ms') }}
 {% endif %}
+{{ sparkify_prune_order(build) }}

@@ -175,3 +175,4 @@ select {{ sparkify_columns() }} from final
     -- the plays that are no more (plays has the keys of final, without the match)
     {{ sparkify_removed_keys('changed_plays', 'plays', 'songplay_id', 'start_time') }}
 {% endif %}
+{{ sparkify_prune_order(build) }}

@@ -68,3 +68,4 @@ select {{ sparkify_columns() }} from final
     union all
     {{ sparkify_removed_keys('changed_start_times', 'final', 'start_time', 'start_time') }}
 {% endif %}
+{{ sparkify_prune_order(build) }}
