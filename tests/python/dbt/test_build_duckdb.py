@@ -216,6 +216,25 @@ def test_dimensions_have_one_row_per_key(real_warehouse) -> None:
     assert _query(path, "select count(*) from analytics.songs where year = 0")[0][0] == 0
 
 
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        ("staging.int_events", "event_ts_ms"),
+        ("analytics_audit.songplays", "start_time"),
+        ("analytics_audit.time", "start_time"),
+    ],
+)
+def test_a_full_build_stores_rows_in_their_prune_columns_order(
+    real_warehouse, table: str, column: str
+) -> None:
+    # the range bounds of later builds skip blocks only if each block holds a narrow range
+    path, _ = real_warehouse
+    with duckdb.connect(str(path), read_only=True) as con:
+        con.execute("set threads = 1")  # one scan, in storage order
+        stored = [r[0] for r in con.execute(f"select {column} from {table}").fetchall()]
+    assert len(stored) > 6000 and stored == sorted(stored)
+
+
 def test_start_times_are_utc_from_epoch_ms(real_warehouse, real_full: Path) -> None:
     path, _ = real_warehouse
     first = next(e for e in _events(real_full) if e["page"] == "NextSong")
