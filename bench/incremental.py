@@ -6,7 +6,8 @@ catalogue but for 1% of it. Measured, each in this run:
 - the full rebuild: stage everything from scratch, then `dbt build --full-refresh`;
 - the daily job: one new day arrives and the scheduled job runs, exactly as cron or Airflow runs
   it (`python -m orchestration.daily --source ...`: the lock, the loader, freshness, `dbt build`
-  of the seed, every model and data test, the run history, in one process);
+  of the seed, every model and data test, the run history, in one process; like a scheduler's
+  runs, each after the first reuses the Jinja the one before compiled);
 - the late catalogue: the 1% of songs held back (their plays were built unmatched) arrive and the
   same job runs;
 - dbt with nothing new, and dbt's own start-up (importing dbt, `dbt parse`);

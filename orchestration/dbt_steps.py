@@ -9,10 +9,13 @@ node by node and mapped onto the loader's exit codes:
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from orchestration.compiled_templates import FILE_NAME, CompiledTemplates
 
 if TYPE_CHECKING:
     from dbt.contracts.graph.manifest import Manifest
@@ -56,7 +59,24 @@ def _invoke(args: list[str], project: Project | None = None):  # -> dbtRunnerRes
     from dbt.cli.main import dbtRunner
 
     colours = ["--use-colors"] if sys.stdout.isatty() else ["--no-use-colors"]
-    return dbtRunner(manifest=project.manifest if project else None).invoke([*colours, *args])
+    runner = dbtRunner(manifest=project.manifest if project else None)
+    if os.environ.get("SPARKIFY_COMPILED_TEMPLATES", "1") == "0":
+        return runner.invoke([*colours, *args])
+    with _compiled_templates().installed():
+        return runner.invoke([*colours, *args])
+
+
+_TEMPLATES: CompiledTemplates | None = None
+
+
+def _compiled_templates() -> CompiledTemplates:
+    """The job's compiled Jinja (orchestration.compiled_templates), read once per process, kept
+    beside dbt's partial parse in the target directory."""
+    global _TEMPLATES
+    if _TEMPLATES is None:
+        target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+        _TEMPLATES = CompiledTemplates((PROJECT_DIR / target) / FILE_NAME)
+    return _TEMPLATES
 
 
 @dataclass
