@@ -45,6 +45,15 @@ def _versions() -> bytes:
     return repr((_FORMAT, sys.version, importlib.util.MAGIC_NUMBER, found)).encode()
 
 
+def _name(function: Any) -> str | None:
+    """A function's name, not its repr (which holds an address that differs in every process)."""
+    if function is None:
+        return None
+    return (
+        f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', type(function))}"
+    )
+
+
 def _passed(functions: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """Each filter's (or test's) name and which argument it is passed (context, environment):
     the generated call depends on it."""
@@ -73,7 +82,7 @@ def _environment_key(env: jinja2.Environment) -> tuple[Any, ...]:
         env.optimized,
         env.is_async,
         getattr(env, "sandboxed", False),
-        repr(env.finalize),
+        _name(env.finalize),
         tuple(sorted(getattr(env, "intercepted_binops", ()))),
         tuple(sorted(getattr(env, "intercepted_unops", ()))),
         tuple(sorted(env.extensions)),
