@@ -23,15 +23,20 @@ def job_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def daily(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def run_python(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """``python ARGS`` in the project directory with the job's environment, output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "orchestration.daily", *args],
+        [sys.executable, *args],
         cwd=PROJECT_DIR,
         env=job_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def daily(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    return run_python("-m", "orchestration.daily", *args, tmp_path=tmp_path)
 
 
 def daily_process(*args: str, tmp_path: Path) -> subprocess.Popen:

@@ -4,8 +4,6 @@ changed, and never the reason a template renders differently."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jinja2
@@ -13,8 +11,7 @@ import pytest
 from dbt_common.clients.jinja import get_template, render_template
 
 from orchestration.compiled_templates import FILE_NAME, CompiledTemplates
-from tests.python.conftest import PROJECT_DIR
-from tests.python.orchestration.helpers import job_env
+from tests.python.orchestration.helpers import run_python
 
 MACRO = """
 {%- for name in people if name %}hello {{ name | upper }}{{ ', ' if not loop.last }}{% endfor -%}
@@ -123,14 +120,7 @@ def test_dbt_parses_the_project_alike_from_the_kept_code(
     path = tmp_path / FILE_NAME
     runs, manifests = [], []
     for _ in range(2):
-        done = subprocess.run(
-            [sys.executable, "-c", PARSE, str(path)],
-            cwd=PROJECT_DIR,
-            env=job_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = run_python("-c", PARSE, str(path), tmp_path=tmp_path)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())

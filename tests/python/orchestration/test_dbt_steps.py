@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.python.conftest import PROJECT_DIR
 from tests.python.loader.helpers import copy_days
-from tests.python.orchestration.helpers import job_env
+from tests.python.orchestration.helpers import run_python
 
 # dbt in a process of its own (as the job runs it), with parsing made to fail after `parse`
 STEPS = """
@@ -39,21 +36,11 @@ def test_steps_run_on_the_parse_they_are_given(
 ) -> None:
     source = tmp_path / "source"
     copy_days(small_generated, source, days=[1], songs=False)
-    staged = subprocess.run(
-        [sys.executable, "-m", "loader.copy_staging", "--source", str(source), "--no-progress"],
-        cwd=PROJECT_DIR,
-        env=job_env(tmp_path),
-        capture_output=True,
-        text=True,
+    staged = run_python(
+        "-m", "loader.copy_staging", "--source", str(source), "--no-progress", tmp_path=tmp_path
     )
     assert staged.returncode == 0, staged.stderr[-2000:]
-    steps = subprocess.run(
-        [sys.executable, "-c", STEPS, str(profiles_dir)],
-        cwd=PROJECT_DIR,
-        env=job_env(tmp_path),
-        capture_output=True,
-        text=True,
-    )
+    steps = run_python("-c", STEPS, str(profiles_dir), tmp_path=tmp_path)
     assert steps.returncode == 0, steps.stdout[-3000:] + steps.stderr[-3000:]
     # freshness ran on the given parse (parsing again would have raised) and found the day
     assert "freshness pass 0" in steps.stdout, steps.stdout[-3000:]
