@@ -55,11 +55,14 @@ class RedshiftConfig:
     method: str = "database"
     region: str | None = None
     cluster_id: str | None = None
+    serverless: bool = False
     type: str = "redshift"
 
     @property
     def is_serverless(self) -> bool:
-        return ".redshift-serverless." in self.host
+        """A Serverless workgroup: said by the profile, or by the host, as dbt-redshift
+        decides it."""
+        return self.serverless or "serverless" in self.host
 
     def __repr__(self) -> str:  # never show the password
         return (
@@ -204,6 +207,7 @@ def parse_target(name: str, raw: dict[str, Any], path: Path) -> TargetConfig:
             method=method,
             region=text("region", required=False) or None,
             cluster_id=text("cluster_id", required=False) or None,
+            serverless=str(raw.get("is_serverless", "false")).strip().lower() in ("true", "1"),
         )
         # an empty password is refused when the loader connects (a dry run needs none)
     else:
