@@ -1,4 +1,5 @@
-"""Write the rules table into docs/redshift-rules.md: ``python -m support.redshift_standin.docs``."""
+"""Write the rules table into docs/redshift-rules.md:
+``python -m support.redshift_standin.docs``."""
 
 from __future__ import annotations
 
