@@ -31,7 +31,7 @@ def test_each_rule_refuses_its_example_and_accepts_the_redshift_form(rule) -> No
         ("select pg_try_advisory_xact_lock(42)", "unsupported-function"),
         ("select string_agg(title, ', ') from analytics.songs", "unsupported-function"),
         ("select * from generate_series(1, 3)", "unsupported-function"),
-        ("select SUBSTR(\"userAgent\", 2) from staging.staging_events", "leader-node-only"),
+        ('select SUBSTR("userAgent", 2) from staging.staging_events', "leader-node-only"),
         ("select current_schema() from analytics.songs", "leader-node-only"),
         ("select now()", "deprecated-function"),
         ("update staging.build_runs set finished_at = current_timestamp", "deprecated-function"),
