@@ -273,10 +273,37 @@
 {%- endmacro %}
 
 {% macro redshift__sparkify_lock_build(incremental) -%}
-    {%- if incremental -%}
-        lock {{ this }}
-    {%- else -%}
-        select 1
+    {#- Redshift: the bookkeeping lock, the first statement of the build's transaction (the
+        compile's queries ran before it, each on its own, outside any transaction) -#}
+    {{ sparkify_bookkeeping_lock() }}
+{%- endmacro %}
+
+{% macro sparkify_bookkeeping_lock() -%}
+    {#- The one lock order of the warehouse's writers: every transaction that writes the
+        project's bookkeeping (a tracked model's build, a view's record, the publish) takes
+        this first, before it reads or writes anything else. Redshift has no session or
+        advisory locks, only LOCK, held to the end of the transaction; taken first, the
+        transaction's snapshot also starts after the previous holder committed, so snapshot
+        and serializable isolation see no conflict between two of them. Two dbt invocations,
+        on one host or two, take turns here; the loader takes only its own
+        (staging.load_ledger) and never this one, so the two cannot wait on each other in a
+        circle. Nothing on DuckDB (one process holds the file) and PostgreSQL (advisory
+        locks, sparkify_take_turns). -#}
+    {{ return(adapter.dispatch('sparkify_bookkeeping_lock', 'sparkify')()) }}
+{%- endmacro %}
+
+{% macro default__sparkify_bookkeeping_lock() -%}{%- endmacro %}
+
+{% macro redshift__sparkify_bookkeeping_lock() -%}
+    lock {{ sparkify_build_ledger() }}
+{%- endmacro %}
+
+{% macro sparkify_take_bookkeeping_lock() -%}
+    {#- As the first statement of the node's transaction (a build that writes the
+        bookkeeping, in build, run or retry): see sparkify_bookkeeping_lock. -#}
+    {%- set lock = sparkify_bookkeeping_lock() -%}
+    {%- if execute and lock | trim and flags.WHICH in ['build', 'run', 'retry'] -%}
+        {%- call statement('sparkify_bookkeeping_lock', auto_begin=true) -%}{{ lock }}{%- endcall -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -384,6 +411,11 @@
 
 {% macro default__sparkify_take_turns() -%}{%- endmacro %}
 
+{% macro redshift__sparkify_take_turns() -%}
+    {#- none: Redshift has no advisory locks (docs/redshift-rules.md); the node's transaction
+        takes the bookkeeping lock first instead (sparkify_bookkeeping_lock) -#}
+{%- endmacro %}
+
 {% macro postgres__sparkify_take_turns() -%}
     {#- a session lock: released by sparkify_end_turn, or when the connection closes -#}
     select pg_advisory_lock(hashtext('sparkify-build-{{ this.name }}'))
@@ -394,6 +426,8 @@
 {%- endmacro %}
 
 {% macro default__sparkify_end_turn() -%}{%- endmacro %}
+
+{% macro redshift__sparkify_end_turn() -%}{%- endmacro %}
 
 {% macro postgres__sparkify_end_turn() -%}
     select pg_advisory_unlock(hashtext('sparkify-build-{{ this.name }}'))

@@ -251,7 +251,8 @@ commit') }}
 {%- endmacro %}
 
 {% macro redshift__sparkify_publish_lock() -%}
-    lock {{ sparkify_build_changes() }}
+    {#- the writers' one lock order: the bookkeeping lock first (sparkify_bookkeeping_lock) -#}
+    {{ sparkify_bookkeeping_lock() }}
 {%- endmacro %}
 
 {% macro sparkify_create_published(target, working) -%}

@@ -31,6 +31,8 @@
     {%- set definition = sparkify_view_definition(sql) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {#- the view's record is bookkeeping: its lock first (Redshift) -#}
+    {%- do sparkify_take_bookkeeping_lock() -%}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {%- if existing is not none and existing.is_view and not should_full_refresh()

@@ -308,7 +308,12 @@ def _ddl(s: Statement) -> bool:
 def _check_constraint(s: Statement, _: Context) -> str | None:
     if not _ddl(s):
         return None
-    for index in range(len(s.tokens)):
+    depth = 0
+    for index, token in enumerate(s.tokens):
+        depth += {"(": 1, ")": -1}.get(token.text, 0)
+        if depth == 0 and s.word(index) == "as":
+            return None  # CREATE TABLE AS: a query follows, where PARTITION BY is a window's
+
         if s.word(index) == "check" and s.text(index + 1) == "(":
             return "CHECK constraints are not supported"
         if (s.word(index) == "exclude" and s.word(index + 1) in ("using",)) or (

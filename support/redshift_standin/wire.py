@@ -236,6 +236,8 @@ class Session:
             + b"\0"
         )
         self.pg = socket.create_connection((self.settings.pg_host, self.settings.pg_port))
+        for sock in (self.pg, self.client):  # small messages, answered at once: no Nagle delays
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.pg.sendall(struct.pack("!i", len(body) + 4) + body)
         return self._log_in_to_postgres()
 
@@ -306,8 +308,11 @@ class Session:
             self.client.sendall(data)
 
     def _relay_server(self) -> None:
-        """PostgreSQL -> client, noting the transaction status and the backend's pid."""
+        """PostgreSQL -> client, noting the transaction status and the backend's pid. A
+        response goes out whole, at its ReadyForQuery (or when it grows large), not a packet
+        per message."""
         assert self.pg is not None
+        pending = bytearray()
         try:
             while True:
                 kind, payload = _read_message(self.pg)
@@ -324,7 +329,10 @@ class Session:
                     continue
                 if kind == b"Z":
                     self.status = payload[:1]
-                self._to_client(_message(kind, payload))
+                pending += _message(kind, payload)
+                if kind in b"ZGWHcdNA" or len(pending) > 65536:
+                    self._to_client(bytes(pending))
+                    pending.clear()
         except (ConnectionError, OSError, ssl.SSLError):
             with contextlib.suppress(OSError):
                 self.client.close()
@@ -332,6 +340,7 @@ class Session:
     def _relay_client(self) -> None:
         """Client -> PostgreSQL, every statement checked and translated on the way."""
         assert self.pg is not None
+        pending = bytearray()
         while True:
             kind, payload = _read_message(self.client)
             if kind == b"P":
@@ -343,7 +352,10 @@ class Session:
             elif kind == b"Q":
                 query, _ = _cstring(payload, 0)
                 payload = self._simple_query(query).encode() + b"\0"
-            self.pg.sendall(_message(kind, payload))
+            pending += _message(kind, payload)
+            if kind in b"SQXHpfcdF" or len(pending) > 65536:  # the client waits after these
+                self.pg.sendall(bytes(pending))
+                pending.clear()
             if kind == b"X":
                 return
 

@@ -14,6 +14,9 @@ The rules (each a difference AWS documents):
   one is added after reading its Redshift page (DuckDB-only ones such as ``epoch_ms``, or
   ``array_agg``, ``generate_series`` (leader node only) and ``string_agg`` are not there).
 - No aggregate ``FILTER (WHERE ...)`` and no ``isodow``: Redshift has neither.
+- Every statement passes the Redshift stand-in's rules (support/redshift_standin/rules.py), read
+  from the text as written, before sqlglot rewrites anything (it turns ``substr`` into
+  ``substring``, for one).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ REDSHIFT_FUNCTIONS = frozenset(
     {
         "abs", "ascii", "avg", "btrim", "cast", "ceil", "ceiling", "char_length", "charindex",
         "chr", "coalesce", "concat", "convert_timezone", "count", "current_date",
-        "current_timestamp", "date_diff", "date_trunc", "dateadd", "datediff", "decode",
+        "date_diff", "date_trunc", "dateadd", "datediff",
         "dense_rank", "exists", "extract", "first_value", "floor", "from_varbyte", "getdate",
         "greatest", "if", "json_extract_path_text", "lag", "last_value", "lead", "least", "left",
         "len", "length", "listagg", "lower", "lpad", "ltrim", "max", "md5", "min", "mod",
@@ -92,10 +95,17 @@ def _without_comments(sql: str) -> str:
 
 def redshift_problems(sql: str, name: str) -> list[str]:
     """What in ``sql`` (one or more statements) Redshift lacks or computes differently."""
+    from support.redshift_standin.rules import check
+    from support.redshift_standin.sql_text import split_statements
+
     problems = [
         f"{name}: {found.group(1)}() is written, which Redshift lacks (or leader node only)"
         for found in NOT_REDSHIFT.finditer(_without_comments(sql))
     ]
+    for written in split_statements(sql):
+        refusal = check(written)
+        if refusal is not None:
+            problems.append(f"{name}: {refusal.message}")
     statements = [s for s in sqlglot.parse(sql, read="redshift") if s is not None]
     for statement in statements:
         for node in statement.find_all(exp.Func):

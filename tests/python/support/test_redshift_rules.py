@@ -74,6 +74,8 @@ def test_a_statement_of_each_refused_class_is_refused_by_its_rule(sql: str, rule
         "truncate t",  # autocommit: nothing to commit implicitly
         "select getdate(), sysdate, dateadd(day, 1, ts) from t",
         "create table t (a integer encode az64, b varchar(10)) diststyle all sortkey (a)",
+        "create temporary table t as (select row_number() over (partition by a order by b) "
+        "as n from s)",
     ],
 )
 def test_redshift_statements_pass(sql: str) -> None:
