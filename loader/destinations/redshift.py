@@ -86,7 +86,13 @@ def classify(exc: BaseException, doing: str) -> LoaderError:
 def connect(config: RedshiftConfig) -> Any:
     """A redshift_connector connection: by password, or with ``method: iam`` by temporary
     database credentials obtained with the standard boto3 credential chain, as dbt-redshift
-    connects (provisioned cluster or Serverless workgroup)."""
+    connects (provisioned cluster or Serverless workgroup).
+
+    No socket timeout: redshift_connector's ``timeout`` bounds every read, not only the
+    connect, so a COPY, a Serverless workgroup resuming or a wait for the ledger's lock longer
+    than it would fail, and the retry would then wait on the lock the abandoned session still
+    holds. A dead peer is noticed by TCP keepalive (redshift_connector's default), a stuck
+    statement by the cluster's statement_timeout."""
     import redshift_connector
 
     kwargs: dict[str, Any] = {
@@ -94,7 +100,8 @@ def connect(config: RedshiftConfig) -> Any:
         "port": config.port,
         "database": config.dbname,
         "user": config.user,
-        "timeout": 30,
+        "timeout": None,
+        "tcp_keepalive": True,
     }
     if config.method == "iam":
         kwargs.update(

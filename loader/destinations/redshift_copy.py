@@ -26,6 +26,7 @@ from loader.destinations.base import quote_ident
 from loader.destinations.base import quote_literal as standard_literal
 from loader.destinations.driver_errors import message
 from loader.errors import ConfigError, DataError, LoaderError
+from loader.logs import warn
 from loader.tables import Table
 
 if TYPE_CHECKING:
@@ -231,30 +232,52 @@ class StagedCopy:
         )
 
     def load_errors(self, limit: int = 20) -> list[str]:
-        """The session's latest COPY errors, as 'object:line: column: reason' (the origin read
-        from the staged record, which starts with it)."""
-        if self.destination.config.is_serverless:
+        """The session's latest COPY errors, as 'object:line: column: reason'. A provisioned
+        cluster's STL_LOAD_ERRORS has the refused record (raw_line), which starts with its
+        origin; Serverless has only SYS_LOAD_ERROR_DETAIL, which names the staged part and its
+        line instead, so the origin is read from that part (still staged until the batch
+        ends)."""
+        serverless = self.destination.config.is_serverless
+        if serverless:
             sql = (
-                "select trim(column_name), trim(error_message), trim(raw_line) "
+                "select trim(column_name), trim(error_message), trim(file_name), line_number "
                 "from sys_load_error_detail where session_id = pg_backend_pid() "
                 "order by start_time desc limit %s"
             )
         else:
             sql = (
-                "select trim(colname), trim(err_reason), trim(raw_line) "
+                "select trim(colname), trim(err_reason), trim(raw_line), line_number "
                 "from stl_load_errors where session = pg_backend_pid() "
                 "order by starttime desc limit %s"
             )
         try:
             rows = self.destination.run_sql(sql, (int(limit),))
-        except Exception:
+        except Exception as exc:
+            warn(f"could not read the COPY's load errors: {message(exc)}")
             return []
         out = []
-        for column, reason, raw in rows:
+        parts: dict[str, list[str]] = {}
+        for column, reason, where, line in rows:
+            raw = self._staged_line(where, int(line), parts) if serverless else where
             found = _ORIGIN.match(raw or "")
-            where = f"{json.loads(found.group(1))}:{found.group(2)}" if found else "?"
-            out.append(f"{where}: column {column}: {reason}")
+            origin = f"{json.loads(found.group(1))}:{found.group(2)}" if found else "?"
+            out.append(f"{origin}: column {column}: {reason}")
         return out
+
+    def _staged_line(self, url: str, line: int, parts: dict[str, list[str]]) -> str:
+        """Line ``line`` (from 1) of a staged part, read back from the stage."""
+        if self.stage is None or not url.startswith(f"s3://{self.stage.bucket}/"):
+            return ""
+        if url not in parts:
+            key = url[len(f"s3://{self.stage.bucket}/") :]
+            try:
+                body = self.stage.client.get_object(Bucket=self.stage.bucket, Key=key)["Body"]
+                parts[url] = gzip.decompress(body.read()).decode("utf-8").split("\n")
+            except Exception as exc:
+                warn(f"could not read the staged part {url} back: {message(exc)}")
+                parts[url] = []
+        lines = parts[url]
+        return lines[line - 1] if 0 < line <= len(lines) else ""
 
     def describe(self, table_spec: Table) -> list[str]:
         """The statements one batch runs, for --dry-run (credentials masked)."""

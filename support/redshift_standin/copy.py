@@ -167,7 +167,8 @@ def read_rows(
             ) from None
         if "gzip" in options:
             body = gzip.decompress(body)
-        for number, line in enumerate(body.decode("utf-8").splitlines(), start=1):
+        # NDJSON lines end at "\n" only: a string may hold U+2028 and other separators
+        for number, line in enumerate(body.decode("utf-8").split("\n"), start=1):
             if not line.strip():
                 continue
             record = json.loads(line)

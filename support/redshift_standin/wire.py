@@ -370,6 +370,14 @@ class Session:
         return Context(in_transaction=self.status in (b"T", b"E"), flavour=self.settings.flavour)
 
     def _statement(self, sql: str, parameters: int) -> str:
+        try:
+            return self._checked(sql, parameters)
+        except Exception as exc:  # the stand-in's own failure fails the statement, not the session
+            message = f"the Redshift stand-in failed on this statement: {type(exc).__name__}: {exc}"
+            print(f"redshift stand-in: {message}", file=self.server.log, flush=True)
+            return _refusal_sql("XX000", message, sql, parameters)
+
+    def _checked(self, sql: str, parameters: int) -> str:
         refusal = check(sql, self._context())
         self.server.record.add(sql, refusal)
         if refusal is not None:

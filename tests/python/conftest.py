@@ -160,3 +160,20 @@ def redshift(postgres_server, s3_server, profiles_dir: Path, monkeypatch, reques
     yield emulator
     for connection in emulator.connections:
         connection.close()
+
+
+# --- Redshift: the stand-in, which refuses what Redshift refuses (support/redshift_standin) ----
+
+
+@pytest.fixture
+def redshift_standin(postgres_server, s3_server, profiles_dir: Path, monkeypatch, request):
+    """A Redshift stand-in on a fresh database, the `redshift` target pointed at it. A test
+    parametrized indirectly with "serverless" gets a Serverless workgroup."""
+    from support.redshift_standin import PROVISIONED, StandIn
+
+    flavour = getattr(request, "param", PROVISIONED)
+    database = postgres_server.create_database("rs_" + request.node.name)
+    with StandIn(postgres_server, s3_server, database, flavour=flavour) as standin:
+        for key, value in standin.env().items():
+            monkeypatch.setenv(key, value)
+        yield standin
