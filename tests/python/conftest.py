@@ -168,7 +168,8 @@ def redshift(postgres_server, s3_server, profiles_dir: Path, monkeypatch, reques
 @pytest.fixture
 def redshift_standin(postgres_server, s3_server, profiles_dir: Path, monkeypatch, request):
     """A Redshift stand-in on a fresh database, the `redshift` target pointed at it. A test
-    parametrized indirectly with "serverless" gets a Serverless workgroup."""
+    parametrized indirectly with "serverless" gets a Serverless workgroup. A statement the
+    stand-in refused fails the test, even where the project went on after it."""
     from support.redshift_standin import PROVISIONED, StandIn
 
     flavour = getattr(request, "param", PROVISIONED)
@@ -177,3 +178,5 @@ def redshift_standin(postgres_server, s3_server, profiles_dir: Path, monkeypatch
         for key, value in standin.env().items():
             monkeypatch.setenv(key, value)
         yield standin
+        refused = [refusal.message for refusal in standin.record.refusals]
+        assert refused == [], f"the Redshift stand-in refused {len(refused)}: {refused[:3]}"

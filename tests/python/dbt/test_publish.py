@@ -3,8 +3,8 @@
 dbt builds the marts in `analytics_audit`; `analytics` changes only when a whole build passed,
 and then by exactly what changed. A build whose tests fail leaves `analytics` as it was, down to
 the load times, says what failed, and its changes are tested again and published by the next
-build that passes. On DuckDB and on a real PostgreSQL server; the Redshift statements are
-checked offline (test_redshift_compile.py).
+build that passes. On DuckDB, on a real PostgreSQL server and on the Redshift stand-in
+(support/redshift_standin), which refuses what Redshift refuses.
 """
 
 from __future__ import annotations
@@ -33,9 +33,16 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "duckdb",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("redshift", marks=[pytest.mark.postgres, pytest.mark.s3]),
+    ]
+)
 def engine(request, profiles_dir: Path) -> tuple[list[str], Execute]:
-    """The dbt/loader target arguments, and a function running SQL on that warehouse."""
+    """The dbt/loader target arguments, and a function running SQL on that warehouse (on the
+    Redshift stand-in, on the database behind it: the test's own reads and breakages)."""
     if request.param == "duckdb":
         path = os.environ["SPARKIFY_DUCKDB_PATH"]
 
@@ -46,7 +53,11 @@ def engine(request, profiles_dir: Path) -> tuple[list[str], Execute]:
 
         return [], run_duckdb
     server = request.getfixturevalue("postgres_server")
-    name = request.getfixturevalue("postgres_db")
+    if request.param == "redshift":
+        standin = request.getfixturevalue("redshift_standin")
+        name = standin.database
+    else:
+        name = request.getfixturevalue("postgres_db")
 
     def run_postgres(sql: str) -> list[tuple]:
         con = server.connect(name)
@@ -57,7 +68,7 @@ def engine(request, profiles_dir: Path) -> tuple[list[str], Execute]:
         finally:
             con.close()
 
-    return ["--target", "postgres"], run_postgres
+    return ["--target", request.param], run_postgres
 
 
 def test_a_failing_test_leaves_analytics_as_it_was_and_the_next_passing_build_publishes(
