@@ -137,8 +137,10 @@ commit') }}
 
 {% macro sparkify_publish_plan(audited) -%}
     {#- How each audited mart is published: 'delta' (the changed keys), 'copy' (whole, into a
-        published table of the same columns), 'replace' (whole, into a new table: the first
-        publish, or the columns changed) or 'none'. -#}
+        published table of the same columns), 'extend' (columns added at the end: added to the
+        published table, then whole, so views built on it stay), 'replace' (whole, into a new
+        table: the first publish, or the columns changed otherwise; refused, naming them, when
+        views depend on the published table) or 'none'. -#}
     {%- set counts = {} -%}
     {%- set invocations = [] -%}
     {%- set query -%}
@@ -157,12 +159,25 @@ commit') }}
         {%- set changes, whole = counts.get(node.name, [0, 0]) -%}
         {%- set target = adapter.get_relation(
             database=node.database, schema=sparkify_publish_schema(), identifier=node.alias) -%}
-        {%- set same_columns = target is not none and sparkify_column_layout(target)
-            == sparkify_column_layout(api.Relation.create(
-                database=node.database, schema=node.schema, identifier=node.alias)) -%}
+        {%- set working = api.Relation.create(
+            database=node.database, schema=node.schema, identifier=node.alias) -%}
+        {%- set published_layout = sparkify_column_layout(target) if target is not none else [] -%}
+        {%- set working_layout = sparkify_column_layout(working) -%}
         {%- if target is none -%}
             {%- do plan.append({'name': node.name, 'how': 'replace', 'why': 'first publish'}) -%}
-        {%- elif not same_columns -%}
+        {%- elif published_layout != working_layout
+            and published_layout == working_layout[:published_layout | length] -%}
+            {#- columns added at the end: added to the published table, which keeps what
+                analysts built on it -#}
+            {%- set added = [] -%}
+            {%- for column in adapter.get_columns_in_relation(working)[published_layout | length:] -%}
+                {%- do added.append([column.name, column.data_type]) -%}
+            {%- endfor -%}
+            {%- do plan.append({'name': node.name, 'how': 'extend', 'added': added,
+                'why': added | length ~ ' columns added'}) -%}
+        {%- elif published_layout != working_layout -%}
+            {%- do sparkify_refuse_if_depended_on(target, 'is published with other columns than '
+                ~ node.name ~ ' now has') -%}
             {%- do plan.append({'name': node.name, 'how': 'replace', 'why': 'its columns changed'}) -%}
         {%- elif whole > 0 -%}
             {%- do plan.append({'name': node.name, 'how': 'copy', 'why': 'a full build'}) -%}
@@ -212,10 +227,16 @@ commit') }}
     delete from {{ target }} where {{ changed.predicate }};
     insert into {{ target }} ({{ columns | join(', ') }})
     select {{ columns | join(', ') }} from {{ changed.relation }} where {{ changed.predicate }};
-        {%- elif mart.how == 'copy' %}
+        {%- elif mart.how in ('copy', 'extend') %}
+            {%- for name, data_type in mart.get('added', []) %}
+    alter table {{ target }} add column {{ adapter.quote(name) }} {{ data_type }};
+            {%- endfor %}
     delete from {{ target }};
     insert into {{ target }} ({{ columns | join(', ') }})
     select {{ columns | join(', ') }} from {{ working }};
+            {%- if mart.how == 'extend' %}
+    {{ sparkify_describe_published(target, node) }}
+            {%- endif %}
         {%- else %}
     drop table if exists {{ target }};
     {{ sparkify_create_published(target, working) }};

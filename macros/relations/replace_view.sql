@@ -46,11 +46,10 @@
 
     {%- set replace_in_place = false -%}
     {%- if existing is not none and existing.is_view and not should_full_refresh() -%}
-        {%- set old_names = adapter.get_columns_in_relation(existing) | map(attribute='name') | list -%}
-        {%- set new_names = get_column_schema_from_query(sql) | map(attribute='name') | list -%}
-        {%- set replace_in_place = old_names == new_names[:old_names | length] -%}
+        {%- set replace_in_place = sparkify_view_keeps_its_columns(existing, sql) -%}
     {%- endif -%}
     {%- if existing is not none and not replace_in_place -%}
+        {%- do sparkify_refuse_if_depended_on(existing, 'its columns change') -%}
         {{ adapter.drop_relation(existing) }}
     {%- endif %}
 
@@ -71,6 +70,85 @@
     {{ run_hooks(post_hooks, inside_transaction=False) }}
 
     {{ return({'relations': [target]}) }}
+{%- endmacro %}
+
+{% macro sparkify_view_keeps_its_columns(existing, sql) -%}
+    {#- Whether `create or replace view` may replace `existing` with `sql`, by the engine's rule
+        (sparkify_view_replaceable), judged on the columns of both as the warehouse types them:
+        the new definition is created as a probe view beside it, in the same transaction, and
+        both are read with the same API. -#}
+    {%- set probe = api.Relation.create(database=existing.database, schema=existing.schema,
+        identifier=existing.identifier ~ '__sparkify_probe', type='view') -%}
+    {%- call statement('sparkify_probe_view') -%}
+        create view {{ probe }} as (
+            {{ sql }}
+        )
+    {%- endcall -%}
+    {%- set old = sparkify_column_layout(existing) -%}
+    {%- set new = sparkify_column_layout(probe) -%}
+    {%- call statement('sparkify_drop_probe_view') -%}drop view {{ probe }}{%- endcall -%}
+    {{ return(sparkify_view_replaceable(old, new)) }}
+{%- endmacro %}
+
+{% macro sparkify_view_replaceable(old, new) -%}
+    {{ return(adapter.dispatch('sparkify_view_replaceable', 'sparkify')(old, new)) }}
+{%- endmacro %}
+
+{% macro default__sparkify_view_replaceable(old, new) -%}
+    {#- DuckDB and PostgreSQL: the same columns, names and types, in order; new ones may follow -#}
+    {{ return(old == new[:old | length]) }}
+{%- endmacro %}
+
+{% macro redshift__sparkify_view_replaceable(old, new) -%}
+    {#- Redshift: the identical set of columns, names and types (none appended; AWS,
+        CREATE VIEW; docs/redshift-rules.md, view-replacement) -#}
+    {{ return(old == new) }}
+{%- endmacro %}
+
+{% macro sparkify_dependent_views(relation) -%}
+    {#- The views of anyone (an analyst's, a BI tool's) bound to `relation`, which dropping it
+        would drop (with CASCADE) or be refused by (without), as schema.name -#}
+    {{ return(adapter.dispatch('sparkify_dependent_views', 'sparkify')(relation)) }}
+{%- endmacro %}
+
+{% macro default__sparkify_dependent_views(relation) -%}
+    {#- DuckDB binds a view to nothing: dropping what it reads breaks it later, drops nothing -#}
+    {{ return([]) }}
+{%- endmacro %}
+
+{% macro postgres__sparkify_dependent_views(relation) -%}
+    {#- PostgreSQL and Redshift (bound views; a late-binding view, WITH NO SCHEMA BINDING, is
+        bound to nothing): the catalog's dependencies of the views' rewrite rules -#}
+    {%- set query -%}
+        select distinct dependent_schema.nspname || '.' || dependent.relname
+        from pg_catalog.pg_depend as dependency
+        inner join pg_catalog.pg_rewrite as rule on dependency.objid = rule.oid
+        inner join pg_catalog.pg_class as dependent on rule.ev_class = dependent.oid
+        inner join pg_catalog.pg_namespace as dependent_schema
+            on dependent.relnamespace = dependent_schema.oid
+        inner join pg_catalog.pg_class as referenced on dependency.refobjid = referenced.oid
+        inner join pg_catalog.pg_namespace as referenced_schema
+            on referenced.relnamespace = referenced_schema.oid
+        where referenced_schema.nspname = '{{ relation.schema }}'
+            and referenced.relname = '{{ relation.identifier }}'
+            and dependent.oid != referenced.oid
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+{% macro sparkify_refuse_if_depended_on(relation, why) -%}
+    {#- Before dropping `relation` to create it again: refuse, in one line naming them, when
+        views of anyone else depend on it, instead of dropping them with it (dbt's CASCADE)
+        or failing on them at every run. -#}
+    {%- set dependents = sparkify_dependent_views(relation) -%}
+    {%- if dependents -%}
+        {%- do exceptions.raise_compiler_error(relation.schema ~ '.' ~ relation.identifier ~ ' '
+            ~ why ~ ', so it must be dropped and created again, but these views depend on it: '
+            ~ dependents | join(', ') ~ '. Drop them first, or create them as late-binding views '
+            ~ '(Redshift: CREATE VIEW ... WITH NO SCHEMA BINDING); docs/architecture.md, '
+            ~ '"Analysts\' views"') -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro sparkify_build_views() -%}
