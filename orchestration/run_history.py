@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass, field
 
 from loader.contract import SCHEMA
-from loader.destinations.base import Destination, quote_literal
+from loader.destinations.base import Destination, cut_utf8
 
 TABLE = "job_runs"
 
@@ -38,8 +38,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("tests_failed", "integer"),
     ("tests_warned", "integer"),
     ("freshness", "varchar(16)"),
-    ("message", "varchar(4096)"),
+    ("message", "varchar(4096)"),  # bytes on Redshift: the message is cut to MESSAGE_BYTES
 ]
+
+MESSAGE_BYTES = 4000  # of UTF-8, within the message column on every engine
 
 # exit code -> outcome, as the README's table for operators
 OUTCOMES = {0: "success", 1: "data_error", 2: "config_error", 3: "transient", 130: "interrupted"}
@@ -73,14 +75,14 @@ class RunRecord:
         self.ended_at = utcnow()
         self.exit_code = code
         self.outcome = OUTCOMES.get(code, "failed")
-        self.message = message[:4000]
+        self.message = cut_utf8(message, MESSAGE_BYTES)
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _literal(value: object) -> str:
+def _literal(value: object, dest: Destination) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -91,7 +93,7 @@ def _literal(value: object) -> str:
         return f"cast('{value:%Y-%m-%d %H:%M:%S}' as timestamp)"
     if isinstance(value, dt.date):
         return f"cast('{value.isoformat()}' as date)"
-    return quote_literal(str(value))
+    return dest.literal(str(value))  # as the engine reads literals (Redshift: backslashes)
 
 
 def _table() -> str:
@@ -115,7 +117,7 @@ def mark_killed_sql(dest: Destination, host: str) -> list[str]:
     dead = [run_id for run_id, pid in rows if not _alive(pid)]
     if not dead:
         return []
-    ids = ", ".join(quote_literal(run_id) for run_id in dead)
+    ids = ", ".join(dest.literal(run_id) for run_id in dead)
     return [
         f"update {_table()} set outcome = 'killed', exit_code = null, "  # noqa: S608 - constants
         "message = 'the process ended without recording an outcome (killed, or its machine "
@@ -135,23 +137,25 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def insert_sql(record: RunRecord) -> str:
+def insert_sql(record: RunRecord, dest: Destination) -> str:
     names = ", ".join(name for name, _ in COLUMNS)
-    values = ", ".join(_literal(getattr(record, name)) for name, _ in COLUMNS)
+    values = ", ".join(_literal(getattr(record, name), dest) for name, _ in COLUMNS)
     return f"insert into {_table()} ({names}) values ({values})"  # noqa: S608 - literals quoted
 
 
-def update_sql(record: RunRecord) -> str:
+def update_sql(record: RunRecord, dest: Destination) -> str:
     sets = ", ".join(
-        f"{name} = {_literal(getattr(record, name))}" for name, _ in COLUMNS if name != "run_id"
+        f"{name} = {_literal(getattr(record, name), dest)}"
+        for name, _ in COLUMNS
+        if name != "run_id"
     )
-    return f"update {_table()} set {sets} where run_id = {quote_literal(record.run_id)}"  # noqa: S608
+    return f"update {_table()} set {sets} where run_id = {dest.literal(record.run_id)}"  # noqa: S608
 
 
 def start(dest: Destination, record: RunRecord) -> None:
     dest.execute_ddl(create_sql())
-    dest.execute_ddl([*mark_killed_sql(dest, record.host), insert_sql(record)])
+    dest.execute_ddl([*mark_killed_sql(dest, record.host), insert_sql(record, dest)])
 
 
 def finish(dest: Destination, record: RunRecord) -> None:
-    dest.execute_ddl([update_sql(record)])
+    dest.execute_ddl([update_sql(record, dest)])

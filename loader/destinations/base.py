@@ -129,6 +129,13 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def cut_utf8(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character (Redshift's
+    VARCHAR widths count bytes)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
 def check_identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"unexpected identifier {name!r}")
@@ -157,6 +164,11 @@ class Destination(ABC):
     @abstractmethod
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         """Rows of a read-only query (``?`` placeholders), outside any load transaction."""
+
+    def literal(self, value: str) -> str:
+        """A string literal as this engine reads it (for SQL built as text, where nothing can
+        be bound)."""
+        return quote_literal(value)
 
     def record_modified(self, table: str, touched: list[tuple[LedgerEntry, dt.datetime]]) -> None:
         """Record the new modification time of files found unchanged by their hash (engines

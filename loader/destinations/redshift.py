@@ -31,9 +31,9 @@ from typing import Any
 import duckdb
 
 from loader.contract import LEDGER, REJECTS, UNMAPPED, Batch, LedgerEntry, ParsedBatch
-from loader.destinations.base import CURRENT_LEDGER_SQL, quote_ident
+from loader.destinations.base import CURRENT_LEDGER_SQL, cut_utf8, quote_ident
 from loader.destinations.driver_errors import TRANSIENT_SQLSTATES, message, sqlstate
-from loader.destinations.redshift_copy import Stage, StagedCopy, mask, stage_region
+from loader.destinations.redshift_copy import Stage, StagedCopy, mask, quote_literal, stage_region
 from loader.destinations.transactional import TransactionalDestination
 from loader.errors import ConfigError, LoaderError, TransientError, out_of_space
 from loader.logs import log
@@ -116,11 +116,6 @@ def connect(config: RedshiftConfig) -> Any:
     return redshift_connector.connect(**kwargs)
 
 
-def _cut_utf8(text: str, limit: int) -> str:
-    data = text.encode("utf-8", "surrogatepass")
-    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
-
-
 def _chunks(rows: list[tuple]) -> Iterator[list[tuple]]:
     """Rows for one multi-row INSERT each: at most INSERT_CHUNK rows and about
     INSERT_CHUNK_BYTES of text (a statement holds at most 16 MB on Redshift; a reject's raw
@@ -158,6 +153,10 @@ class RedshiftDestination(TransactionalDestination):
         self._connect = connect
         self._parser: duckdb.DuckDBPyConnection | None = None
         self.copier = StagedCopy(self, stage, iam_role)
+
+    def literal(self, value: str) -> str:
+        """Redshift reads a backslash inside a literal as an escape: it is doubled."""
+        return quote_literal(value)
 
     @classmethod
     def open(
@@ -361,7 +360,7 @@ class RedshiftDestination(TransactionalDestination):
         row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
         for chunk in _chunks(rows):
             values = [
-                _cut_utf8(v, MAX_TEXT_BYTES) if isinstance(v, str) else v
+                cut_utf8(v, MAX_TEXT_BYTES) if isinstance(v, str) else v
                 for row in chunk
                 for v in row
             ]

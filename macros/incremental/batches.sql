@@ -315,8 +315,8 @@
         {%- set rows = [] -%}
         {%- for table, batches in sparkify_compiled_batches().items() -%}
             {%- for batch_id, loaded_at in batches -%}
-                {%- do rows.append("select '" ~ table ~ "' as table_name, '"
-                    ~ batch_id | replace("'", "''") ~ "' as batch_id") -%}
+                {%- do rows.append("select '" ~ table ~ "' as table_name, "
+                    ~ sparkify_quote(batch_id) ~ " as batch_id") -%}
             {%- endfor -%}
         {%- endfor -%}
         {%- if rows %}
@@ -385,7 +385,7 @@
     {%- else %}
         {%- set ids, times = [], [] -%}
         {%- for batch_id, loaded_at in batches -%}
-            {%- do ids.append("'" ~ batch_id | replace("'", "''") ~ "'") -%}
+            {%- do ids.append(sparkify_quote(batch_id)) -%}
             {%- do times.append(loaded_at) -%}
         {%- endfor -%}
         {%- set since = "cast('" ~ times | min ~ "' as timestamp)" %}

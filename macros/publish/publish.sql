@@ -95,7 +95,8 @@
         '{{ invocation_id }}', '{{ flags.WHICH }}',
         cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp),
         cast('{{ now.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp),
-        '{{ outcome }}', '{{ published | join(", ") }}', '{{ failed[:4000] | replace("'", "''") }}'
+        {{ sparkify_quote(outcome) }}, {{ sparkify_quote(published | join(", ")) }},
+        {{ sparkify_quote(sparkify_cut_bytes(failed, 4000)) }}
     )
     {%- endset -%}
     {%- if in_transaction -%}
@@ -297,8 +298,29 @@ commit') }}
 
 {% macro sparkify_describe_published(target, node) -%}
     {#- The model's descriptions on the published table, for BI tools and psql's \d+ -#}
-    comment on table {{ target }} is '{{ node.description | replace("'", "''") }}';
+    comment on table {{ target }} is {{ sparkify_quote(node.description) }};
     {%- for name, column in node.columns.items() %}
-    comment on column {{ target }}.{{ adapter.quote(name) }} is '{{ column.description | replace("'", "''") }}';
+    comment on column {{ target }}.{{ adapter.quote(name) }} is {{ sparkify_quote(column.description) }};
     {%- endfor %}
+{%- endmacro %}
+
+{% macro sparkify_quote(text) -%}
+    {#- `text` as a string literal the engine reads back as `text`, for SQL rendered as text
+        (DDL, comments, records): quotes doubled, and on Redshift, which reads a backslash
+        inside a literal as an escape, backslashes too (docs/redshift-rules.md). -#}
+    {{ return(adapter.dispatch('sparkify_quote', 'sparkify')(text)) }}
+{%- endmacro %}
+
+{% macro default__sparkify_quote(text) -%}
+    {{ return("'" ~ (text | string | replace("'", "''")) ~ "'") }}
+{%- endmacro %}
+
+{% macro redshift__sparkify_quote(text) -%}
+    {{ return("'" ~ (text | string | replace("\\", "\\\\") | replace("'", "''")) ~ "'") }}
+{%- endmacro %}
+
+{% macro sparkify_cut_bytes(text, limit) -%}
+    {#- `text` cut to at most `limit` bytes of UTF-8, never inside a character: Redshift's
+        VARCHAR widths count bytes -#}
+    {{ return((text | string).encode('utf-8')[:limit].decode('utf-8', 'ignore')) }}
 {%- endmacro %}

@@ -217,7 +217,7 @@
 {% macro sparkify_literal(value, data_type) -%}
     {#- A value read from the warehouse, written back as a typed SQL literal. -#}
     {%- set text = value.isoformat(sep=' ') if value.hour is defined else value | string -%}
-    {{ return("cast('" ~ text | replace("'", "''") ~ "' as " ~ data_type ~ ")") }}
+    {{ return("cast(" ~ sparkify_quote(text) ~ " as " ~ data_type ~ ")") }}
 {%- endmacro %}
 
 {% macro default__test_relationships(model, column_name, to, field) -%}
