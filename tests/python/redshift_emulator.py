@@ -4,18 +4,16 @@ load-error system tables runs as PostgreSQL runs it (transactions, LOCK, tempora
 parameters). Installed as ``redshift_connector.connect`` in tests, so the loader's real Redshift
 path runs end to end.
 
-COPY ... MANIFEST is done as Redshift documents it: the manifest is read from S3, every entry
-must exist (``mandatory``), gzip NDJSON records are matched to the listed columns by key
-(``format as json 'auto'``), a VARCHAR(n) value longer than n *bytes* is an error, and the
-REGION must be the bucket's. An error writes ``stl_load_errors`` rows that outlive the rollback
-(as a system table does) and fails the statement like Redshift. ``faults`` lets a test make the
-next COPY fail with a given SQLSTATE and message, once.
+COPY ... MANIFEST is done as the Redshift stand-in does it (support/redshift_standin/copy.py:
+the manifest read from S3, every entry mandatory, records matched by key, VARCHAR(n) in bytes,
+the REGION the bucket's). An error writes ``stl_load_errors`` rows that outlive the rollback
+and fails the statement like Redshift. Tests of dbt and of Redshift's rules use the stand-in
+itself; this emulator stays for the loader's fault injection: ``faults`` makes the next COPY
+fail with a given SQLSTATE and message, once.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +21,6 @@ from typing import Any
 import psycopg2
 import psycopg2.extras
 
-_COPY = re.compile(
-    r"^copy (?P<into>\S+) \((?P<columns>[^)]*)\)\nfrom '(?P<url>[^']*)'\n(?P<options>.*)$",
-    re.DOTALL,
-)
 _REDSHIFT_ONLY = re.compile(r"\s*\bdiststyle (all|even|key)\b|\s*\b(sortkey|distkey)\s*\([^)]*\)")
 
 
@@ -112,68 +106,40 @@ class Cursor:
     # --- COPY ----------------------------------------------------------------------------
 
     def _copy(self, sql: str) -> None:
+        """COPY as the Redshift stand-in does it (support/redshift_standin/copy.py), into this
+        session's transaction; an injected fault first."""
+        from support.redshift_standin import copy as s3copy
+
         emulator = self.connection.emulator
         emulator.copies.append(sql)
-        found = _COPY.match(sql)
-        if not found:
-            raise RedshiftError("42601", f"syntax error in COPY: {sql[:80]}")
-        options = found["options"]
-        if "manifest" not in options.split():
+        statement = s3copy.parse(sql)
+        if "manifest" not in statement.options:
             raise AssertionError("the loader COPYs only through a manifest")
         if emulator.faults:
             code, text = emulator.faults.pop(0)
             raise RedshiftError(code, text)
-        region = re.search(r"region '([^']*)'", options)
-        bucket, _, key = found["url"][len("s3://") :].partition("/")
-        location = emulator.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
-        if region is None or region[1] != (location or "us-east-1"):
-            raise RedshiftError(
-                "XX000",
-                "S3ServiceException:The bucket you are attempting to access must be addressed "
-                "using the specified endpoint.",
+        try:
+            rows, errors = s3copy.read_rows(
+                statement, emulator.s3, lambda: self._widths(statement.into.strip('"')), None
             )
-        manifest = json.loads(emulator.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        columns = [c.strip().strip('"') for c in found["columns"].split(",")]
-        into = found["into"].strip('"')
-        widths = self._widths(into)
-        rows, errors = [], []
-        for entry in manifest["entries"]:
-            part_bucket, _, part_key = entry["url"][len("s3://") :].partition("/")
-            body = emulator.s3.get_object(Bucket=part_bucket, Key=part_key)["Body"].read()
-            if "gzip" in options.split():
-                body = gzip.decompress(body)
-            for number, line in enumerate(body.decode("utf-8").splitlines(), start=1):
-                record = json.loads(line)
-                row = []
-                for column in columns:
-                    value = record.get(column)
-                    width = widths.get(column)
-                    if (
-                        isinstance(value, str)
-                        and width is not None
-                        and len(value.encode("utf-8")) > width
-                    ):
-                        errors.append(
-                            (entry["url"], number, column, "String length exceeds DDL length", line)
-                        )
-                    row.append(value)
-                rows.append(tuple(row))
-        maxerror = int(re.search(r"maxerror (\d+)", options)[1])
-        if errors and len(errors) >= max(maxerror, 1):
-            with self.connection.errors.cursor() as cur:
-                cur.executemany(
-                    "insert into public.stl_load_errors (session, filename, line_number, "
-                    "colname, err_reason, raw_line) values (%s, %s, %s, %s, %s, %s)",
-                    [(self._pid(), u, n, c, r, raw[:1024]) for u, n, c, r, raw in errors],
-                )
-            raise RedshiftError(
-                "XX000",
-                f"Load into table '{into}' failed.  Check 'stl_load_errors' system table for "
-                "details.",
-            )
-        names = ", ".join(f'"{c}"' for c in columns)
+            if len(errors) > statement.maxerror:
+                with self.connection.errors.cursor() as cur:
+                    cur.executemany(
+                        "insert into public.stl_load_errors (session, filename, line_number, "
+                        "colname, err_reason, raw_line) values (%s, %s, %s, %s, %s, %s)",
+                        [
+                            (self._pid(), e.filename, e.line_number, e.colname, e.reason,
+                             e.raw_line[:1024])
+                            for e in errors
+                        ],
+                    )  # fmt: skip
+                raise s3copy.failure(statement, serverless=False)
+        except s3copy.CopyRefused as exc:
+            raise RedshiftError(exc.sqlstate, exc.message) from None
+        names = ", ".join(f'"{c}"' for c in statement.columns)
+        values = [tuple(row[c] for c in statement.columns) for row in rows]
         psycopg2.extras.execute_values(
-            self.cur, f"insert into {found['into']} ({names}) values %s", rows, page_size=1000
+            self.cur, f"insert into {statement.into} ({names}) values %s", values, page_size=1000
         )
         self.connection.last_copy_count = len(rows)
 
