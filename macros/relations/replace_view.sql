@@ -51,6 +51,9 @@
     {%- if existing is not none and not replace_in_place -%}
         {%- do sparkify_refuse_if_depended_on(existing, 'its columns change') -%}
         {{ adapter.drop_relation(existing) }}
+        {#- dbt-redshift drops in a fresh transaction (it commits ours and begins another):
+            the bookkeeping lock again, first, for the view and its record -#}
+        {%- do sparkify_take_bookkeeping_lock() -%}
     {%- endif %}
 
     {% call statement('main') -%}

@@ -486,12 +486,20 @@ def test_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
 
 @pytest.mark.postgres
 @pytest.mark.s3
+@pytest.mark.parametrize("isolation", ["snapshot", "serializable"])
 def test_on_redshift_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
-    tmp_path: Path, profiles_dir: Path, redshift_standin
+    tmp_path: Path, profiles_dir: Path, postgres_server, s3_server, monkeypatch, isolation: str
 ) -> None:
     """Redshift has no advisory locks: the builds take the bookkeeping lock first in each
     transaction (one lock order with the publish), the loader its own; under snapshot
-    isolation neither a deadlock nor a serialization conflict may fail any of them."""
+    isolation (new clusters, Serverless) and serializable isolation (older clusters) neither a
+    deadlock nor a serialization conflict may fail any of them."""
+    from support.redshift_standin import StandIn
+
+    database = postgres_server.create_database(f"rs_at_once_{isolation}")
+    redshift_standin = StandIn(postgres_server, s3_server, database, isolation=isolation).start()
+    for key, value in redshift_standin.env().items():
+        monkeypatch.setenv(key, value)
     warehouse = standin_warehouse(redshift_standin, tmp_path)
     scenario = Scenario(11, tmp_path)
     steps = scenario.steps()
@@ -515,6 +523,7 @@ def test_on_redshift_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
     warehouse.build("--full-refresh")
     assert first_difference(incremental, warehouse.tables()) is None
     assert [r.message for r in redshift_standin.record.refusals] == []
+    redshift_standin.stop()
 
 
 def test_the_loaders_full_refresh_makes_the_next_build_a_full_one(
