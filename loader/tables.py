@@ -16,6 +16,11 @@ from pathlib import PurePosixPath
 from loader.errors import ConfigError
 
 TEXT, INTEGER, BIGINT, DOUBLE = "text", "integer", "bigint", "double"
+# The bookkeeping's own text: object keys (S3 allows 1,024 bytes; Redshift reads only S3) and
+# ids (batch ids, table names). Their own kinds, so that an engine that sizes its columns sizes
+# them for what they hold (Redshift: VARCHAR(1024) and VARCHAR(64), not 65,535 bytes, which AWS
+# advises against); text everywhere else.
+KEY, ID = "key", "id"
 # The longest text each column holds, in UTF-8 bytes: the width of the column it becomes in the
 # models (VARCHAR(n) on Redshift counts bytes; PostgreSQL counts characters, never fewer), so a
 # value that stages fits everywhere downstream. The widest real values are ~180 characters
@@ -125,9 +130,9 @@ class Table:
 
 # Metadata every staged row carries, after the data columns.
 META_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_source_key", TEXT),  # object key relative to the source root
+    ("_source_key", KEY),  # object key relative to the source root
     ("_source_line", INTEGER),  # line of the record in its object
-    ("_batch_id", TEXT),  # the load batch that committed the row
+    ("_batch_id", ID),  # the load batch that committed the row
     ("_loaded_at", "timestamp"),  # UTC time of the commit; dbt source freshness reads it
 )
 

@@ -33,18 +33,18 @@ from loader.contract import (
     removed_table,
 )
 from loader.errors import ConfigError, LoaderError
-from loader.tables import META_COLUMNS, Column, Table
+from loader.tables import ID, KEY, META_COLUMNS, Column, Table
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("table_name", "text"),
-    ("object_key", "text"),
+    ("table_name", ID),
+    ("object_key", KEY),
     ("etag", "text"),
     ("size_bytes", "bigint"),
     ("rows_loaded", "bigint"),
     ("rows_rejected", "bigint"),
-    ("batch_id", "text"),
+    ("batch_id", ID),
     ("source_uri", "text"),
     ("loaded_at", "timestamp"),
     ("change", "text"),  # added | replaced | withdrawn
@@ -55,9 +55,9 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
 LEDGER_V1 = [name for name, _ in LEDGER_COLUMNS[:9]]
 LEDGER_KEY = "primary key (table_name, object_key, batch_id)"
 REJECT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("batch_id", "text"),
-    ("table_name", "text"),
-    ("object_key", "text"),
+    ("batch_id", ID),
+    ("table_name", ID),
+    ("object_key", KEY),
     ("line_number", "bigint"),
     ("raw_record", "text"),
     ("reason", "text"),
@@ -67,9 +67,9 @@ REJECT_COLUMNS: tuple[tuple[str, str], ...] = (
 # record's staged (or removed) row on (batch_id, object_key, line_number) = (_batch_id,
 # _source_key, _source_line), so a column added later can be filled without reading S3 again.
 UNMAPPED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("batch_id", "text"),
-    ("table_name", "text"),
-    ("object_key", "text"),
+    ("batch_id", ID),
+    ("table_name", ID),
+    ("object_key", KEY),
     ("line_number", "bigint"),
     ("unmapped_keys", "text"),  # their paths, comma-separated: experiment, page.referrer
     ("unmapped_json", "text"),  # {"experiment": {...}}: exactly those keys, numbers as written
@@ -77,7 +77,7 @@ UNMAPPED_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 # Appended to a staging table's columns in its _removed twin.
 REMOVED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_removed_batch_id", "text"),  # the batch that removed the row
+    ("_removed_batch_id", ID),  # the batch that removed the row
     ("_removed_at", "timestamp"),
 )
 # The current state: each object's latest change, unless it withdrew the object. ``?`` marks the

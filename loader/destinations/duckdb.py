@@ -20,6 +20,8 @@ from loader.errors import ConfigError, DataError, LoaderError, TransientError, o
 
 DUCK_TYPES = {
     "text": "VARCHAR",
+    "key": "VARCHAR",
+    "id": "VARCHAR",
     "integer": "INTEGER",
     "bigint": "BIGINT",
     "double": "DOUBLE",

@@ -22,6 +22,8 @@ from loader.profiles import PostgresConfig
 
 PG_TYPES = {
     "text": "text",
+    "key": "text",
+    "id": "text",
     "integer": "integer",
     "bigint": "bigint",
     "double": "double precision",

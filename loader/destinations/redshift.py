@@ -42,6 +42,8 @@ from loader.tables import Column, Table
 
 RS_TYPES = {
     "text": "varchar(65535)",
+    "key": "varchar(1024)",
+    "id": "varchar(64)",
     "integer": "integer",
     "bigint": "bigint",
     "double": "double precision",

@@ -36,6 +36,17 @@ def test_a_row_copy_refuses_is_named_by_its_object_and_line_on_either_flavour(
     copy_days(small_generated, source, days=[1], songs=False)
     args = ("--target", "redshift", "--source", str(source), "--tables", "events")
     assert stage(*args) == 0
+    columns = standin_sql(
+        redshift_standin,
+        "select table_name || '.' || column_name, character_maximum_length "
+        "from information_schema.columns where table_schema = 'staging' "
+        "and column_name in ('_source_key', '_batch_id', 'object_key', 'batch_id')",
+    )
+    widths = dict(columns)
+    # the bookkeeping's keys and ids sized for what they hold, not 65,535 bytes (AWS advises)
+    assert widths["staging_events._source_key"] == 1024
+    assert widths["staging_events._batch_id"] == 64
+    assert widths["load_ledger.object_key"] == 1024 and widths["load_ledger.batch_id"] == 64
     standin_sql(redshift_standin, "delete from staging.staging_events; "
                 "delete from staging.load_ledger; alter table staging.staging_events "
                 'alter column "level" type varchar(3)')  # fmt: skip
