@@ -90,6 +90,17 @@ class StandIn:
         connection.autocommit = True
         return connection
 
+    def execute(self, sql: str) -> list[tuple]:
+        """Run ``sql`` straight on the database behind the stand-in, unchecked (a test's own
+        reads and breakages, not the project's statements); autocommit."""
+        connection = self._admin(self.database)
+        try:
+            with connection.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall() if cur.description else []
+        finally:
+            connection.close()
+
     @property
     def record(self) -> Any:
         return self.server.record

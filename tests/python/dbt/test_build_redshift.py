@@ -46,15 +46,7 @@ def test_the_real_data_lives_on_redshifts_rules_with_duckdbs_answers(
         shutil.copy(path, target)
         return target
 
-    def sql(query: str) -> list[tuple]:
-        con = redshift_standin.postgres.connect(redshift_standin.database)
-        try:
-            with con.cursor() as cur:
-                cur.execute(query)
-                return cur.fetchall()
-        finally:
-            con.close()
-
+    sql = redshift_standin.execute  # the test's own reads, straight on the database behind
     redshift = ("--target", "redshift")
     late_set = set(late)
     for path in songs:
@@ -88,16 +80,20 @@ def test_the_real_data_lives_on_redshifts_rules_with_duckdbs_answers(
     assert published == mart_rows(sql, exclude=(), schema="analytics_audit")
 
     # a failing test publishes nothing: a weekday that does not exist, as an unaudited change
-    sql_admin(redshift_standin, "update analytics_audit.time set weekday = 9 where start_time = "
-              "(select min(start_time) from analytics_audit.time); insert into "
-              "staging.build_changes select 'time', cast(min(start_time) as varchar(64)), "
-              "cast(min(start_time) as varchar(64)), false, 'broken', null "
-              "from analytics_audit.time")  # fmt: skip
+    sql(
+        "update analytics_audit.time set weekday = 9 where start_time = "
+        "(select min(start_time) from analytics_audit.time); insert into "
+        "staging.build_changes select 'time', cast(min(start_time) as varchar(64)), "
+        "cast(min(start_time) as varchar(64)), false, 'broken', null "
+        "from analytics_audit.time"
+    )
     failed = dbt(*BUILD, *redshift, target_dir=tmp_path, check=False)
     assert failed.returncode == 1 and "analytics not published, left as it was" in failed.stdout
     assert mart_rows(sql, exclude=()) == published
-    sql_admin(redshift_standin, "update analytics_audit.time set weekday = extract(isodow from "
-              "start_time) where weekday = 9")  # fmt: skip
+    sql(
+        "update analytics_audit.time set weekday = extract(isodow from start_time) "
+        "where weekday = 9"
+    )
 
     # the last day through the scheduled job (stage, build, publish, record the run)
     put(days[29])
@@ -128,14 +124,3 @@ def test_the_real_data_lives_on_redshifts_rules_with_duckdbs_answers(
                                        "duckdb", "redshift", lineterm="", n=1))  # fmt: skip
     assert differ == [], "\n".join(differ[:40])
     assert "6,810 plays" in report.stdout  # the month's 6,820 plays, ten corrected away
-
-
-def sql_admin(standin, statements: str) -> None:
-    """The test's own breakage, straight on the database behind the stand-in."""
-    con = standin.postgres.connect(standin.database)
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(statements)
-    finally:
-        con.close()

@@ -454,22 +454,21 @@ def loader_process(target: str, source: Path, *args: str):
     )
 
 
-@pytest.mark.postgres
-def test_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
-    tmp_path: Path, profiles_dir: Path, postgres_server, postgres_db: str
-) -> None:
-    """Whatever the interleaving: two builds of the same models take turns, a loader committing
-    batches while they run is taken in by a later build, and nothing is taken in twice."""
-    warehouse = pg_warehouse(postgres_server, postgres_db, tmp_path)
-    scenario = Scenario(11, tmp_path)
+def two_builds_and_a_loader_at_once(warehouse: Warehouse, work: Path) -> None:
+    """Stage and build two steps, then run a loader and two builds at once; every one must
+    pass, a later build takes in what the loader committed after the builds looked, nothing
+    is taken in twice, and the result equals a full build."""
+    scenario = Scenario(11, work)
     steps = scenario.steps()
     for _, step in steps[:2]:
         warehouse.stage(scenario.source, *step())
     warehouse.build()
     for _, step in steps[2:4]:
         step()
-    loader = loader_process("postgres", scenario.source, "--replace-changed", "--batch-mb", "1")
-    builds = [dbt_process("postgres", tmp_path / f"build-{n}") for n in range(2)]
+    target = warehouse.target
+    with environment(warehouse.env):
+        loader = loader_process(target, scenario.source, "--replace-changed", "--batch-mb", "1")
+        builds = [dbt_process(target, work / f"build-{n}") for n in range(2)]
     processes = [loader, *builds]
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     failed = [out for process, out in zip(processes, outputs, strict=True) if process.returncode]
@@ -485,10 +484,19 @@ def test_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
 
 
 @pytest.mark.postgres
+def test_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
+    tmp_path: Path, profiles_dir: Path, postgres_server, postgres_db: str
+) -> None:
+    """Whatever the interleaving: two builds of the same models take turns, a loader committing
+    batches while they run is taken in by a later build, and nothing is taken in twice."""
+    two_builds_and_a_loader_at_once(pg_warehouse(postgres_server, postgres_db, tmp_path), tmp_path)
+
+
+@pytest.mark.postgres
 @pytest.mark.s3
 @pytest.mark.parametrize("isolation", ["snapshot", "serializable"])
 def test_on_redshift_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
-    tmp_path: Path, profiles_dir: Path, postgres_server, s3_server, monkeypatch, isolation: str
+    tmp_path: Path, profiles_dir: Path, postgres_server, s3_server, isolation: str
 ) -> None:
     """Redshift has no advisory locks: the builds take the bookkeeping lock first in each
     transaction (one lock order with the publish), the loader its own; under snapshot
@@ -497,33 +505,9 @@ def test_on_redshift_two_builds_and_a_loader_at_once_end_equal_to_a_full_build(
     from support.redshift_standin import StandIn
 
     database = postgres_server.create_database(f"rs_at_once_{isolation}")
-    redshift_standin = StandIn(postgres_server, s3_server, database, isolation=isolation).start()
-    for key, value in redshift_standin.env().items():
-        monkeypatch.setenv(key, value)
-    warehouse = standin_warehouse(redshift_standin, tmp_path)
-    scenario = Scenario(11, tmp_path)
-    steps = scenario.steps()
-    for _, step in steps[:2]:
-        warehouse.stage(scenario.source, *step())
-    warehouse.build()
-    for _, step in steps[2:4]:
-        step()
-    loader = loader_process("redshift", scenario.source, "--replace-changed", "--batch-mb", "1")
-    builds = [dbt_process("redshift", tmp_path / f"build-{n}") for n in range(2)]
-    processes = [loader, *builds]
-    outputs = [process.communicate(timeout=600)[0] for process in processes]
-    failed = [out for process, out in zip(processes, outputs, strict=True) if process.returncode]
-    assert failed == [], failed[0][-6000:]
-    warehouse.build()
-    twice = warehouse.fetch(
-        "select model_name, batch_id from staging.build_ledger group by 1, 2 having count(*) > 1"
-    )
-    assert twice == []
-    incremental = warehouse.tables()
-    warehouse.build("--full-refresh")
-    assert first_difference(incremental, warehouse.tables()) is None
-    assert [r.message for r in redshift_standin.record.refusals] == []
-    redshift_standin.stop()
+    with StandIn(postgres_server, s3_server, database, isolation=isolation) as standin:
+        two_builds_and_a_loader_at_once(standin_warehouse(standin, tmp_path), tmp_path)
+        assert [r.message for r in standin.record.refusals] == []
 
 
 def test_the_loaders_full_refresh_makes_the_next_build_a_full_one(

@@ -14,17 +14,6 @@ from tests.python.loader.helpers import copy_days, stage
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
 
-def standin_sql(standin, sql: str) -> list[tuple]:
-    con = standin.postgres.connect(standin.database)
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
-    finally:
-        con.close()
-
-
 @pytest.mark.parametrize("redshift_standin", [PROVISIONED, SERVERLESS], indirect=True)
 def test_a_row_copy_refuses_is_named_by_its_object_and_line_on_either_flavour(
     redshift_standin, small_generated: Path, tmp_path: Path, capsys
@@ -36,8 +25,7 @@ def test_a_row_copy_refuses_is_named_by_its_object_and_line_on_either_flavour(
     copy_days(small_generated, source, days=[1], songs=False)
     args = ("--target", "redshift", "--source", str(source), "--tables", "events")
     assert stage(*args) == 0
-    columns = standin_sql(
-        redshift_standin,
+    columns = redshift_standin.execute(
         "select table_name || '.' || column_name, character_maximum_length "
         "from information_schema.columns where table_schema = 'staging' "
         "and column_name in ('_source_key', '_batch_id', 'object_key', 'batch_id')",
@@ -47,7 +35,7 @@ def test_a_row_copy_refuses_is_named_by_its_object_and_line_on_either_flavour(
     assert widths["staging_events._source_key"] == 1024
     assert widths["staging_events._batch_id"] == 64
     assert widths["load_ledger.object_key"] == 1024 and widths["load_ledger.batch_id"] == 64
-    standin_sql(redshift_standin, "delete from staging.staging_events; "
+    redshift_standin.execute("delete from staging.staging_events; "
                 "delete from staging.load_ledger; alter table staging.staging_events "
                 'alter column "level" type varchar(3)')  # fmt: skip
     capsys.readouterr()
@@ -56,7 +44,7 @@ def test_a_row_copy_refuses_is_named_by_its_object_and_line_on_either_flavour(
     day = sorted((source / "log_data").rglob("*.json"))[0].relative_to(source).as_posix()
     assert "COPY refused rows the loader had accepted" in err
     assert f"{day}:" in err and "column level: String length exceeds DDL length" in err
-    assert standin_sql(redshift_standin, "select count(*) from staging.staging_events") == [(0,)]
+    assert redshift_standin.execute("select count(*) from staging.staging_events") == [(0,)]
     assert redshift_standin.record.refusals == []  # every statement the loader sent passed
 
 
